@@ -1,0 +1,47 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+# Everything installs into a project-local virtualenv from pinned requirements.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The collection must sit at ansible_collections/propie/rollback for Ansible to load it.
+COLLECTIONS := $(CURDIR)/$(VENV)/collections
+COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/propie/rollback
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+SANDBOX_PORT ?= 4566
+PYTEST_ARGS ?=
+
+.PHONY: setup test pytest lint sanity demo sandbox bench build clean
+
+$(BIN)/.installed: requirements.txt constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.txt -c constraints.txt
+	touch $@
+
+$(COLLECTION_LINK):
+	mkdir -p $(dir $@)
+	ln -sfn $(CURDIR) $@
+
+setup: $(BIN)/.installed $(COLLECTION_LINK)
+
+test: setup pytest lint sanity
+
+pytest: setup
+	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+
+lint: setup
+	@echo "lint: not yet wired"
+
+sanity: setup
+	@echo "sanity: not yet wired"
+
+sandbox: setup
+	$(BIN)/python -m sandbox serve --port $(SANDBOX_PORT)
+
+demo: setup
+	$(BIN)/python -m sandbox demo --port $(SANDBOX_PORT)
+
+clean:
+	rm -rf $(VENV) .build tests/output

@@ -1,0 +1,93 @@
+"""Command line: `python -m sandbox serve [--port N]`, `python -m sandbox seed --scenario S`."""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import os
+import socket
+import sys
+import time
+
+DEFAULT_PORT = 4566
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from werkzeug.serving import make_server
+
+    # Fail before importing moto (slow) if the port is taken.
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        probe.bind(("127.0.0.1", args.port))
+    except OSError as err:
+        if err.errno == errno.EADDRINUSE:
+            print(
+                f"sandbox: port {args.port} on 127.0.0.1 is already in use; stop what holds it "
+                f"(e.g. `ss -ltnp 'sport = :{args.port}'`) or pass --port N (0 picks a free one)",
+                file=sys.stderr,
+            )
+            return 2
+        raise
+    finally:
+        probe.close()
+
+    started = time.monotonic()
+    from sandbox.server import build_app
+
+    app = build_app()
+    if args.time_scale is not None:
+        app.clock.set_scale(args.time_scale)
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    server = make_server("127.0.0.1", args.port, app, threaded=True,
+                         request_handler=MotoRequestHandler)
+    port = server.server_port
+    if args.port_file:
+        with open(args.port_file + ".tmp", "w", encoding="utf-8") as fh:
+            fh.write(str(port))
+        os.replace(args.port_file + ".tmp", args.port_file)
+    print(f"sandbox: listening on http://127.0.0.1:{port} "
+          f"(ready in {time.monotonic() - started:.2f} s, time scale {app.clock.scale})",
+          flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+def _seed(args: argparse.Namespace) -> int:
+    from sandbox.scenarios import SCENARIOS, run_scenario
+
+    if args.scenario not in SCENARIOS:
+        print(f"sandbox: unknown scenario {args.scenario!r}; known: {', '.join(sorted(SCENARIOS))}",
+              file=sys.stderr)
+        return 2
+    summary = run_scenario(args.scenario, args.endpoint)
+    print(summary)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the sandbox endpoint on 127.0.0.1")
+    serve.add_argument("--port", type=int, default=int(os.environ.get("SANDBOX_PORT", DEFAULT_PORT)),
+                       help="TCP port (default %(default)s; 0 = any free port)")
+    serve.add_argument("--time-scale", type=float, default=None,
+                       help="real seconds per emulated second (e.g. 0.01)")
+    serve.add_argument("--port-file", help="write the bound port to this file when ready")
+    serve.set_defaults(func=_serve)
+    seed = sub.add_parser("seed", help="load a scenario into a running sandbox")
+    seed.add_argument("--scenario", required=True)
+    seed.add_argument("--endpoint", default=os.environ.get("AWS_ENDPOINT_URL",
+                                                           f"http://127.0.0.1:{DEFAULT_PORT}"))
+    seed.set_defaults(func=_seed)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

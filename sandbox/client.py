@@ -1,0 +1,81 @@
+"""A small client for the sandbox: control routes plus boto3 clients pointed at it.
+
+Used by the seed scenarios, the tests and the benchmarks. Product code never imports it.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+REGION = "us-east-1"
+
+
+class SandboxClient:
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint.rstrip("/")
+
+    # -- control routes ------------------------------------------------------
+    def control(self, method: str, route: str, payload: Any = None) -> Any:
+        data = None if payload is None else json.dumps(payload).encode()
+        req = urllib.request.Request(
+            f"{self.endpoint}/_sandbox/{route}", data=data, method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as err:
+            detail = err.read().decode("utf-8", "replace")
+            raise RuntimeError(f"sandbox {method} /_sandbox/{route}: {err.code} {detail}") from None
+
+    def health(self) -> dict[str, Any]:
+        return self.control("GET", "health")
+
+    def reset(self) -> None:
+        self.control("POST", "reset")
+
+    def set_time_scale(self, scale: float) -> None:
+        self.control("POST", "config", {"time_scale": scale})
+
+    def add_fault(self, **rule: Any) -> dict[str, Any]:
+        return self.control("POST", "faults", rule)
+
+    def clear_faults(self) -> None:
+        self.control("DELETE", "faults")
+
+    def requests(self, since: int = 0) -> list[dict[str, Any]]:
+        return self.control("GET", f"requests?since={since}")["requests"]
+
+    def last_seq(self) -> int:
+        log = self.requests()
+        return log[-1]["seq"] if log else 0
+
+    def mutating_since(self, seq: int) -> list[dict[str, Any]]:
+        return [r for r in self.requests(seq) if r["mutating"]]
+
+    # -- AWS clients -----------------------------------------------------------
+    def boto3_client(self, service: str, **config: Any) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=Config(**config) if config else None,
+        )
+
+    def env(self) -> dict[str, str]:
+        """Environment variables that point boto3/botocore (and Ansible) at the sandbox."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+        }

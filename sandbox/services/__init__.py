@@ -1,0 +1,1 @@
+"""Runtime extensions of moto, one module per AWS service."""

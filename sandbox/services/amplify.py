@@ -1,0 +1,5 @@
+"""Placeholder until the amplify extension lands."""
+
+
+def install(sandbox):
+    """Nothing yet."""

@@ -1,0 +1,5 @@
+"""Placeholder until the appsync extension lands."""
+
+
+def install(sandbox):
+    """Nothing yet."""

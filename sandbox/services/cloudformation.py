@@ -1,0 +1,5 @@
+"""Placeholder until the cloudformation extension lands."""
+
+
+def install(sandbox):
+    """Nothing yet."""

@@ -1,0 +1,5 @@
+"""Placeholder until the cloudwatch extension lands."""
+
+
+def install(sandbox):
+    """Nothing yet."""

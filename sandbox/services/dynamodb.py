@@ -1,0 +1,5 @@
+"""Placeholder until the dynamodb extension lands."""
+
+
+def install(sandbox):
+    """Nothing yet."""

@@ -1,0 +1,181 @@
+"""Sandbox-wide state that is not AWS data: the time scale, fault rules, the request log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+PROTOCOLS = ("query", "json", "rest-json", "rest-xml", "smithy-rpc-v2-cbor")
+
+
+class BadControlRequest(ValueError):
+    """A control-route request the sandbox cannot accept; the message says why."""
+
+
+class Clock:
+    """One time scale for every emulated duration.
+
+    An emulated duration of D seconds takes D * scale real seconds, so scale 0.01 turns a
+    five-minute Amplify build into three seconds. Durations are derived on read from start
+    times, so nothing runs in the background and a scale change applies to what follows.
+    """
+
+    def __init__(self) -> None:
+        self.scale = 1.0
+
+    @staticmethod
+    def now() -> dt.datetime:
+        return dt.datetime.now(dt.timezone.utc)
+
+    def real_seconds(self, emulated_seconds: float) -> float:
+        return emulated_seconds * self.scale
+
+    def emulated_elapsed(self, since: dt.datetime) -> float:
+        """Emulated seconds since a real moment."""
+        real = (self.now() - since).total_seconds()
+        return real / self.scale if self.scale > 0 else float("inf")
+
+    def set_scale(self, value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 100:
+            raise BadControlRequest(
+                f"time_scale must be a number in (0, 100], got {value!r}; "
+                "e.g. 0.01 makes a 300 s emulated operation take 3 s"
+            )
+        self.scale = float(value)
+
+
+@dataclass
+class FaultRule:
+    service: str
+    operation: str = "*"
+    error_code: str | None = None
+    http_status: int = 400
+    message: str = "Injected by the sandbox"
+    latency_ms: int = 0
+    count: int | None = None  # remaining matches; None = unlimited
+    probability: float = 1.0
+    id: int = 0
+    matched: int = 0
+
+    FIELDS = ("service", "operation", "error_code", "http_status", "message", "latency_ms",
+              "count", "probability")
+
+    @classmethod
+    def from_json(cls, data: Any) -> "FaultRule":
+        if not isinstance(data, dict):
+            raise BadControlRequest("a fault rule must be a JSON object")
+        unknown = sorted(set(data) - set(cls.FIELDS))
+        if unknown:
+            raise BadControlRequest(
+                f"unknown fault rule field(s) {unknown}; allowed: {list(cls.FIELDS)}"
+            )
+        if not isinstance(data.get("service"), str) or not data["service"]:
+            raise BadControlRequest(
+                "a fault rule needs 'service' (botocore name, e.g. 'amplify', 'dynamodb')"
+            )
+        rule = cls(**data)
+        if not isinstance(rule.operation, str) or not rule.operation:
+            raise BadControlRequest("'operation' must be an operation name or '*'")
+        if rule.error_code is None and not rule.latency_ms:
+            raise BadControlRequest("a fault rule needs 'error_code' and/or 'latency_ms'")
+        if rule.error_code is not None and not isinstance(rule.error_code, str):
+            raise BadControlRequest("'error_code' must be a string such as 'ThrottlingException'")
+        if not isinstance(rule.http_status, int) or not 400 <= rule.http_status <= 599:
+            raise BadControlRequest("'http_status' must be an integer from 400 to 599")
+        if not isinstance(rule.latency_ms, int) or not 0 <= rule.latency_ms <= 600_000:
+            raise BadControlRequest("'latency_ms' must be an integer from 0 to 600000")
+        if rule.count is not None and (not isinstance(rule.count, int) or rule.count < 1):
+            raise BadControlRequest("'count' must be a positive integer or absent (= always)")
+        if not isinstance(rule.probability, (int, float)) or not 0 < rule.probability <= 1:
+            raise BadControlRequest("'probability' must be a number in (0, 1]")
+        return rule
+
+    def matches(self, service: str, operation: str) -> bool:
+        return self.service == service and self.operation in ("*", operation)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class LoggedRequest:
+    seq: int
+    time: str
+    service: str
+    operation: str
+    mutating: bool
+    region: str
+    status: int = 0
+    error_code: str | None = None
+    fault: bool = False
+    duration_ms: float = 0.0
+
+
+@dataclass
+class SandboxState:
+    clock: Clock = field(default_factory=Clock)
+    faults: list[FaultRule] = field(default_factory=list)
+    log: list[LoggedRequest] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    _next_rule: int = 1
+    _next_seq: int = 1
+
+    def add_fault(self, data: Any) -> FaultRule:
+        rule = FaultRule.from_json(data)
+        with self.lock:
+            rule.id = self._next_rule
+            self._next_rule += 1
+            self.faults.append(rule)
+        return rule
+
+    def take_fault(self, service: str, operation: str) -> FaultRule | None:
+        """The first rule that fires for this call, consuming one of its counts."""
+        with self.lock:
+            for rule in self.faults:
+                if not rule.matches(service, operation):
+                    continue
+                if rule.probability < 1 and random.random() >= rule.probability:
+                    continue
+                rule.matched += 1
+                if rule.count is not None:
+                    rule.count -= 1
+                    if rule.count == 0:
+                        self.faults.remove(rule)
+                return rule
+        return None
+
+    def record(self, service: str, operation: str, mutating: bool, region: str) -> LoggedRequest:
+        with self.lock:
+            entry = LoggedRequest(
+                seq=self._next_seq,
+                time=Clock.now().isoformat(),
+                service=service,
+                operation=operation,
+                mutating=mutating,
+                region=region,
+            )
+            self._next_seq += 1
+            self.log.append(entry)
+            # Bound memory for long-running demo servers.
+            if len(self.log) > 100_000:
+                del self.log[:10_000]
+        return entry
+
+    def requests_since(self, seq: int) -> list[dict[str, Any]]:
+        with self.lock:
+            return [asdict(e) for e in self.log if e.seq > seq]
+
+    def reset(self) -> None:
+        with self.lock:
+            self.faults.clear()
+            self.log.clear()
+        self.clock.scale = 1.0
+
+
+def sleep_ms(ms: int) -> None:
+    if ms > 0:
+        time.sleep(ms / 1000)
