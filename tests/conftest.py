@@ -52,3 +52,91 @@ def sandbox(sandbox_server: SandboxClient, monkeypatch: pytest.MonkeyPatch) -> S
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     return sandbox_server
+
+
+# ---------------------------------------------------------------------------
+# Running real playbooks (through ansible-runner) against the sandbox.
+# ---------------------------------------------------------------------------
+
+COLLECTIONS_PATH = REPO / ".venv" / "collections"
+# ansible-runner looks ansible-playbook up on PATH: use the one beside this interpreter.
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+class PlaybookRun:
+    """The outcome of one ansible-playbook run: rc, stdout and each task's results."""
+
+    def __init__(self, runner) -> None:
+        self.rc: int = runner.rc
+        self.status: str = runner.status
+        self.stdout: str = runner.stdout.read()
+        self.events = list(runner.events)
+        self.task_results: dict[str, list[dict]] = {}
+        self.failed_tasks: list[str] = []
+        for event in self.events:
+            kind = event.get("event", "")
+            if kind in ("runner_on_ok", "runner_on_failed", "runner_on_skipped",
+                        "runner_on_unreachable"):
+                data = event["event_data"]
+                res = dict(data.get("res", {}))
+                res["_event"] = kind
+                self.task_results.setdefault(data.get("task", ""), []).append(res)
+                if kind == "runner_on_failed" and not data.get("ignore_errors"):
+                    self.failed_tasks.append(data.get("task", ""))
+
+    def result(self, task: str) -> dict:
+        """The last result of the task with this name (fails the test if it never ran)."""
+        assert task in self.task_results, (
+            f"task {task!r} did not run; tasks that ran: {list(self.task_results)}\n{self.stdout}"
+        )
+        return self.task_results[task][-1]
+
+    @property
+    def changed_tasks(self) -> list[str]:
+        return [t for t, rs in self.task_results.items() if any(r.get("changed") for r in rs)]
+
+
+@pytest.fixture
+def run_playbook(sandbox: SandboxClient, tmp_path: Path):
+    """Run a playbook (a path, or YAML text) with ansible-runner against the sandbox.
+
+    run_playbook(playbook, extravars=None, check=False, diff=False, env=None) -> PlaybookRun
+    Relative playbook paths are taken from the repository root; the sandbox inventory is used.
+    """
+    import ansible_runner
+
+    counter = {"n": 0}
+
+    def run(playbook: str | Path, extravars: dict | None = None, check: bool = False,
+            diff: bool = False, env: dict | None = None,
+            inventory: str = "inventories/sandbox") -> PlaybookRun:
+        counter["n"] += 1
+        private = tmp_path / f"runner{counter['n']}"
+        private.mkdir()
+        if isinstance(playbook, str) and "\n" in playbook:
+            path = private / "playbook.yml"
+            path.write_text(playbook)
+        else:
+            path = REPO / playbook
+        cmdline = " ".join(x for x in ("--check" if check else "", "--diff" if diff else "") if x)
+        envvars = {
+            **sandbox.env(),
+            "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS_PATH),
+            "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+            "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
+            "ANSIBLE_NOCOLOR": "1",
+            **(env or {}),
+        }
+        runner = ansible_runner.run(
+            private_data_dir=str(private),
+            playbook=str(path),
+            inventory=str(REPO / inventory),
+            extravars=extravars or {},
+            envvars=envvars,
+            cmdline=cmdline or None,
+            quiet=True,
+            project_dir=str(REPO),
+        )
+        return PlaybookRun(runner)
+
+    return run

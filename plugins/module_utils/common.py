@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 
@@ -38,8 +39,6 @@ _MARKER_RE = re.compile(re.escape(MARKER_PREFIX) + r"(rb-[0-9]{8}T[0-9]{6}Z-[0-9
 
 def new_rollback_id(now=None):
     """A fresh rollback id: UTC timestamp plus 24 random bits."""
-    import os
-
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
     return "rb-%s-%s" % (stamp, os.urandom(3).hex())
 
