@@ -70,6 +70,47 @@ def _seed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    """Start a sandbox, seed the incident, show it, optionally run a command, stop."""
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    from sandbox.client import SandboxClient
+    from sandbox.scenarios import SCENARIOS, run_scenario
+
+    port_file = Path(tempfile.mkdtemp()) / "port"
+    server = subprocess.Popen([sys.executable, "-m", "sandbox", "serve", "--port", str(args.port),
+                               "--port-file", str(port_file)])
+    try:
+        deadline = time.monotonic() + 30
+        while not port_file.exists():
+            if server.poll() is not None:
+                return server.returncode or 2
+            if time.monotonic() > deadline:
+                print("sandbox: did not start within 30 s", file=sys.stderr)
+                return 2
+            time.sleep(0.05)
+        client = SandboxClient(f"http://127.0.0.1:{port_file.read_text()}")
+        print(run_scenario(args.scenario, client.endpoint), flush=True)
+        command = [c for c in args.command if c != "--"]
+        if not command:
+            return 0
+        print(f"\n$ {' '.join(command)}", flush=True)
+        rc = subprocess.call(command, env={**os.environ, **client.env()})
+        module = __import__(SCENARIOS[args.scenario], fromlist=["describe"])
+        print("\nAfter:", flush=True)
+        print(module.describe({**_facts_for(module, client)}), flush=True)
+        return rc
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _facts_for(module, client) -> dict:
+    return module.facts(client) if hasattr(module, "facts") else {"endpoint": client.endpoint}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -85,6 +126,12 @@ def main(argv: list[str] | None = None) -> int:
     seed.add_argument("--endpoint", default=os.environ.get("AWS_ENDPOINT_URL",
                                                            f"http://127.0.0.1:{DEFAULT_PORT}"))
     seed.set_defaults(func=_seed)
+    demo = sub.add_parser("demo", help="start a sandbox, seed a scenario, show it, run COMMAND")
+    demo.add_argument("--port", type=int, default=0, help="TCP port (default: any free port)")
+    demo.add_argument("--scenario", default="propie-incident")
+    demo.add_argument("command", nargs=argparse.REMAINDER,
+                      help="command to run against the seeded sandbox (AWS_* variables set)")
+    demo.set_defaults(func=_demo)
     args = parser.parse_args(argv)
     return args.func(args)
 
