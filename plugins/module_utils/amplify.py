@@ -1,0 +1,329 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, PropIE
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Amplify plumbing shared by the propie.rollback amplify_* modules.
+
+- one client factory and small read helpers that turn NotFound into a clear message;
+- job history: which jobs are rebuilds/rollbacks of older builds, which rollbacks failed,
+  which job is the last known-good one (used by amplify_deployment and amplify_job_info);
+- sub-domain mappings and domain status waits (amplify_domain).
+
+Amplify never returns a job's jobReason (ListJobs/GetJob summaries have no such field), so
+a rollback started by amplify_deployment is recognised on a re-run by its shape: a RETRY
+(or a MANUAL deployment) whose content (commitId, or sourceUrl for apps without a
+repository) is an older build's while the branch had moved on to other content. The
+rollback marker is also put into the job's commitMessage so that it can be read back
+where Amplify keeps the given message.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import typing
+
+try:
+    import botocore
+except ImportError:
+    pass  # AnsibleAWSModule reports the missing library
+
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+from ansible_collections.propie.rollback.plugins.module_utils.common import WaitTimeout
+from ansible_collections.propie.rollback.plugins.module_utils.common import aws_retry
+from ansible_collections.propie.rollback.plugins.module_utils.common import marked_rollback_id
+from ansible_collections.propie.rollback.plugins.module_utils.common import wait_for
+
+if typing.TYPE_CHECKING:
+    from typing import Any
+    from typing import Dict
+    from typing import List
+    from typing import Optional
+
+# Job statuses (botocore's JobStatus enum).
+ACTIVE_STATUSES = ("CREATED", "PENDING", "PROVISIONING", "RUNNING", "CANCELLING")
+UNSUCCESSFUL_STATUSES = ("FAILED", "CANCELLED")
+# Job types that rebuild content Amplify already built (RETRY) or was given (MANUAL).
+REBUILD_TYPES = ("RETRY", "MANUAL")
+# ListJobs pages hold at most 50; a deployment decision reads at most this much history.
+PAGE_SIZE = 50
+MAX_HISTORY = 500
+
+# Domain statuses: AVAILABLE is the only one that accepts an update; FAILED never recovers
+# by waiting; every other status is transitional (or waits for DNS) and is waited out.
+DOMAIN_READY = "AVAILABLE"
+DOMAIN_FAILED = "FAILED"
+
+_REBUILD_NOTE_RE = re.compile(r"rebuild of job ([0-9A-Za-z-]+)")
+
+
+def amplify_client(module):
+    return module.client("amplify", retry_decorator=aws_retry)
+
+
+# ---------------------------------------------------------------------------
+# Reads
+# ---------------------------------------------------------------------------
+
+
+def get_app(module, client, app_id: str) -> Dict[str, Any]:
+    try:
+        return client.get_app(appId=app_id, aws_retry=True)["app"]
+    except is_boto3_error_code("NotFoundException"):
+        module.fail_json(
+            msg="Amplify app %r does not exist in region %s" % (app_id, module.region),
+            app_id=app_id,
+        )
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:  # pylint: disable=duplicate-except
+        module.fail_json_aws(e, msg="Could not read Amplify app %s" % app_id)
+
+
+def get_branch(module, client, app_id: str, branch_name: str) -> Optional[Dict[str, Any]]:
+    """The branch, or None if the app has no such branch."""
+    try:
+        return client.get_branch(appId=app_id, branchName=branch_name, aws_retry=True)["branch"]
+    except is_boto3_error_code("NotFoundException"):
+        return None
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:  # pylint: disable=duplicate-except
+        module.fail_json_aws(e, msg="Could not read branch %s of Amplify app %s" % (branch_name, app_id))
+
+
+def require_branch(module, client, app_id: str, branch_name: str) -> Dict[str, Any]:
+    """The branch; fails clearly (after checking the app) when it does not exist."""
+    branch = get_branch(module, client, app_id, branch_name)
+    if branch is None:
+        get_app(module, client, app_id)  # an unknown app fails here with its own message
+        module.fail_json(
+            msg="Amplify app %s has no branch %r" % (app_id, branch_name),
+            app_id=app_id,
+            branch_name=branch_name,
+        )
+    return branch
+
+
+def list_jobs(module, client, app_id: str, branch_name: str, limit: Optional[int] = None,
+              until=None) -> List[Dict[str, Any]]:
+    """Job summaries, newest first, paging with nextToken.
+
+    Stops after `limit` jobs, or once `until(jobs)` is true (so a caller looking for one
+    job does not read a long history).
+    """
+    jobs = []  # type: List[Dict[str, Any]]
+    token = None
+    while True:
+        params = dict(appId=app_id, branchName=branch_name, maxResults=PAGE_SIZE)
+        if token:
+            params["nextToken"] = token
+        try:
+            page = client.list_jobs(aws_retry=True, **params)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+            module.fail_json_aws(e, msg="Could not list jobs of branch %s of Amplify app %s" % (branch_name, app_id))
+        jobs.extend(page.get("jobSummaries", []))
+        token = page.get("nextToken")
+        if not token or (limit and len(jobs) >= limit) or (until is not None and until(jobs)):
+            break
+    jobs.sort(key=job_order, reverse=True)
+    return jobs[:limit] if limit else jobs
+
+
+def get_job(module, client, app_id: str, branch_name: str, job_id: str) -> Dict[str, Any]:
+    try:
+        return client.get_job(appId=app_id, branchName=branch_name, jobId=job_id, aws_retry=True)["job"]
+    except is_boto3_error_code("NotFoundException"):
+        module.fail_json(msg="Job %s of branch %s of Amplify app %s does not exist" % (job_id, branch_name, app_id))
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:  # pylint: disable=duplicate-except
+        module.fail_json_aws(e, msg="Could not read job %s of branch %s" % (job_id, branch_name))
+
+
+def get_domain(module, client, app_id: str, domain_name: str) -> Dict[str, Any]:
+    try:
+        return client.get_domain_association(appId=app_id, domainName=domain_name, aws_retry=True)[
+            "domainAssociation"
+        ]
+    except is_boto3_error_code("NotFoundException"):
+        get_app(module, client, app_id)
+        module.fail_json(
+            msg="Amplify app %s has no domain association %r" % (app_id, domain_name),
+            app_id=app_id,
+            domain_name=domain_name,
+        )
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:  # pylint: disable=duplicate-except
+        module.fail_json_aws(e, msg="Could not read domain %s of Amplify app %s" % (domain_name, app_id))
+
+
+# ---------------------------------------------------------------------------
+# Jobs
+# ---------------------------------------------------------------------------
+
+
+def job_order(job: Dict[str, Any]):
+    """Sort key: Amplify job ids are increasing integers; start time breaks other ties."""
+    job_id = str(job.get("jobId", ""))
+    start = job.get("startTime")
+    if isinstance(start, datetime.datetime):
+        start = start.timestamp()
+    return (int(job_id) if job_id.isdigit() else -1, start or 0)
+
+
+def content_key(job: Dict[str, Any]):
+    """What a job deployed: its source URL for deployments, else its commit."""
+    if job.get("sourceUrl"):
+        return ("source", job["sourceUrl"])
+    return ("commit", job.get("commitId"))
+
+
+def job_marker_id(job: Dict[str, Any]) -> Optional[str]:
+    return marked_rollback_id(job.get("commitMessage")) or marked_rollback_id(job.get("jobReason"))
+
+
+class JobHistory:
+    """A branch's jobs, classified for rollback decisions.
+
+    Definitions (documented in amplify_deployment):
+    - a *rebuild* is a RETRY or MANUAL job whose content an older job already had, or a
+      job carrying a rollback marker; it rebuilt the newest older original with that content
+      (or the job its marker names);
+    - a *rollback* is a rebuild of content other than what the branch had just before it
+      (plain retries of the newest build are not rollbacks), or any marked job;
+    - a *failed rollback* is a rollback that FAILED or was CANCELLED. It is never a target
+      and never the baseline ("the newest job"): it changed nothing that is served.
+    """
+
+    def __init__(self, jobs: List[Dict[str, Any]]):
+        self.jobs = sorted(jobs, key=job_order, reverse=True)  # newest first
+        self.info = {}  # type: Dict[str, Dict[str, Any]]
+        originals = {}  # content key -> id of the newest original job with it
+        current = None  # content key of the newest job that was not a failed rollback
+        for job in reversed(self.jobs):
+            key = content_key(job)
+            rid = job_marker_id(job)
+            named = _REBUILD_NOTE_RE.search(job.get("commitMessage") or "")
+            rebuild_of = named.group(1) if (rid and named) else None
+            is_rebuild = bool(rid) or (job.get("jobType") in REBUILD_TYPES and key in originals)
+            if is_rebuild and rebuild_of is None:
+                rebuild_of = originals.get(key)
+            is_rollback = bool(rid) or (is_rebuild and key != current)
+            failed_rollback = is_rollback and job.get("status") in UNSUCCESSFUL_STATUSES
+            self.info[job["jobId"]] = dict(
+                rebuild_of=rebuild_of if is_rebuild else None,
+                is_rollback=is_rollback,
+                failed_rollback=failed_rollback,
+                rollback_id=rid,
+            )
+            if not is_rebuild:
+                originals[key] = job["jobId"]
+            if not failed_rollback:
+                current = key
+
+    def find(self, job_id: str) -> Optional[Dict[str, Any]]:
+        for job in self.jobs:
+            if job["jobId"] == str(job_id):
+                return job
+        return None
+
+    def effective(self) -> List[Dict[str, Any]]:
+        """Newest first, without failed rollbacks."""
+        return [j for j in self.jobs if not self.info[j["jobId"]]["failed_rollback"]]
+
+    def head(self) -> Optional[Dict[str, Any]]:
+        jobs = self.effective()
+        return jobs[0] if jobs else None
+
+    def last_good_before(self, job: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+        """The newest SUCCEED job older than `job`, skipping failed rollbacks."""
+        older = job_order(job)
+        for candidate in self.effective():
+            if job_order(candidate) < older and candidate.get("status") == "SUCCEED":
+                return candidate
+        return None
+
+    def describe(self, job: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+        """A job summary for results: snake_case keys, ISO times, rollback classification."""
+        if job is None:
+            return None
+        out = {
+            "job_id": job.get("jobId"),
+            "job_arn": job.get("jobArn"),
+            "status": job.get("status"),
+            "job_type": job.get("jobType"),
+            "commit_id": job.get("commitId"),
+            "commit_message": job.get("commitMessage"),
+            "commit_time": iso(job.get("commitTime")),
+            "start_time": iso(job.get("startTime")),
+            "end_time": iso(job.get("endTime")),
+            "source_url": job.get("sourceUrl"),
+            "source_url_type": job.get("sourceUrlType"),
+        }
+        out.update(self.info.get(job.get("jobId"), {}))
+        return out
+
+
+def iso(value) -> Optional[str]:
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=datetime.timezone.utc)
+        return value.astimezone(datetime.timezone.utc).isoformat()
+    return value
+
+
+def short(job: Optional[Dict[str, Any]]) -> str:
+    """'job 6 (FAILED, RELEASE of 1a2b3c4)' for messages."""
+    if job is None:
+        return "no job"
+    what = job.get("sourceUrl") or (job.get("commitId") or "")[:12]
+    return "job %s (%s, %s of %s)" % (job.get("jobId"), job.get("status"), job.get("jobType"), what)
+
+
+# ---------------------------------------------------------------------------
+# Domains
+# ---------------------------------------------------------------------------
+
+
+def sub_domain_mapping(domain: Dict[str, Any]) -> Dict[str, str]:
+    """{prefix: branchName} of a domain association ('' is the apex)."""
+    mapping = {}
+    for sub in domain.get("subDomains", []):
+        setting = sub.get("subDomainSetting", {})
+        mapping[setting.get("prefix", "")] = setting.get("branchName")
+    return mapping
+
+
+def fqdn(prefix: str, domain_name: str) -> str:
+    return "%s.%s" % (prefix, domain_name) if prefix else domain_name
+
+
+def wait_domain_available(module, client, app_id: str, domain_name: str, timeout: int, delay: int,
+                          what: str):
+    """Poll until the domain is AVAILABLE; return (domain, progress). Fails on FAILED/timeout."""
+
+    def done(status):
+        if status == DOMAIN_FAILED:
+            raise _DomainFailed(status)
+        return status == DOMAIN_READY
+
+    try:
+        return wait_for(
+            lambda: get_domain(module, client, app_id, domain_name),
+            lambda d: d.get("domainStatus"),
+            done,
+            timeout,
+            delay,
+            what,
+            log=module.log,
+        )
+    except _DomainFailed:
+        domain = get_domain(module, client, app_id, domain_name)
+        module.fail_json(
+            msg="Domain %s of Amplify app %s is FAILED (%s); fix it in the Amplify console "
+            "before routing traffic" % (domain_name, app_id, domain.get("statusReason") or "no reason given"),
+            domain_status=domain.get("domainStatus"),
+        )
+    except WaitTimeout as e:
+        module.fail_json(
+            msg="%s: %s" % (what, e),
+            domain_status=(e.last or {}).get("domainStatus"),
+            progress=e.progress,
+        )
+
+
+class _DomainFailed(Exception):
+    pass

@@ -1,0 +1,397 @@
+"""Amplify modules: decision logic and edge cases the sandbox cannot produce (botocore Stubber)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.stub import ANY, Stubber
+
+# The collection is importable as ansible_collections.propie.rollback from here
+# (`ansible_collections` is a namespace package shared with amazon.aws in site-packages).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".venv" / "collections"))
+
+from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper  # noqa: E402
+from ansible_collections.propie.rollback.plugins.module_utils import amplify as amp  # noqa: E402
+from ansible_collections.propie.rollback.plugins.module_utils.common import aws_retry  # noqa: E402
+from ansible_collections.propie.rollback.plugins.modules import amplify_branch  # noqa: E402
+from ansible_collections.propie.rollback.plugins.modules import amplify_deployment  # noqa: E402
+from ansible_collections.propie.rollback.plugins.modules import amplify_domain  # noqa: E402
+from ansible_collections.propie.rollback.plugins.modules import amplify_job_info  # noqa: E402
+
+APP = "d4cebxzd5u3ynb"
+T0 = dt.datetime(2026, 11, 30, 3, 0, tzinfo=dt.timezone.utc)
+
+
+class Exit(Exception):
+    def __init__(self, result):
+        super().__init__(result)
+        self.result = result
+
+
+class Fail(Exception):
+    def __init__(self, result):
+        super().__init__(result.get("msg"))
+        self.result = result
+
+
+class FakeModule:
+    """Just enough of AnsibleAWSModule for do(): params, check/diff mode, client, exits."""
+
+    def __init__(self, client, params, check_mode=False, diff=False):
+        self._client = client
+        self.params = params
+        self.check_mode = check_mode
+        self._diff = diff
+        self.region = "us-east-1"
+        self.warnings: list[str] = []
+
+    def client(self, service, retry_decorator=None):
+        return RetryingBotoClientWrapper(self._client, retry_decorator or aws_retry)
+
+    def fail_json(self, **kwargs):
+        raise Fail(kwargs)
+
+    def fail_json_aws(self, exception, msg=None, **kwargs):
+        raise Fail(dict(msg="%s: %s" % (msg, exception), **kwargs))
+
+    def exit_json(self, **kwargs):
+        raise Exit(kwargs)
+
+    def warn(self, text):
+        self.warnings.append(text)
+
+    def log(self, text):
+        pass
+
+
+@pytest.fixture
+def stubbed():
+    client = boto3.client("amplify", region_name="us-east-1", aws_access_key_id="x",
+                          aws_secret_access_key="x")
+    with Stubber(client) as stub:
+        yield client, stub
+        stub.assert_no_pending_responses()
+
+
+def job(job_id, status="SUCCEED", commit=None, job_type="RELEASE", message=None, source=None):
+    summary = {
+        "jobArn": "arn:aws:amplify:us-east-1:123456789012:apps/%s/branches/production/jobs/%s" % (APP, job_id),
+        "jobId": str(job_id),
+        "commitId": commit or "c%s" % job_id,
+        "commitMessage": message or "commit %s" % job_id,
+        "commitTime": T0,
+        "startTime": T0 + dt.timedelta(minutes=int(job_id)),
+        "status": status,
+        "jobType": job_type,
+    }
+    if source:
+        summary.update(sourceUrl=source, sourceUrlType="ZIP")
+    return summary
+
+
+def run(module_cls, client, params, **kwargs):
+    module = FakeModule(client, params, **kwargs)
+    with pytest.raises((Exit, Fail)) as info:
+        module_cls.do(module)
+    return info.value, module
+
+
+# ---------------------------------------------------------------------------
+# Job history rules (pure)
+# ---------------------------------------------------------------------------
+
+
+def test_broken_head_rolls_back_to_the_newest_older_success():
+    history = amp.JobHistory([job(1), job(2), job(3)])
+    assert history.head()["jobId"] == "3"
+    assert history.last_good_before(history.head())["jobId"] == "2"
+
+
+def test_failed_rollback_is_neither_baseline_nor_target():
+    history = amp.JobHistory([job(1), job(2, "FAILED"), job(3, "FAILED", commit="c1", job_type="RETRY")])
+    assert history.info["3"] == dict(rebuild_of="1", is_rollback=True, failed_rollback=True, rollback_id=None)
+    assert history.head()["jobId"] == "2"
+    assert history.last_good_before(history.head())["jobId"] == "1"
+
+
+def test_retry_of_the_newest_build_is_not_a_rollback():
+    history = amp.JobHistory([job(1), job(2, "FAILED"), job(3, "FAILED", commit="c2", job_type="RETRY")])
+    assert history.info["3"]["is_rollback"] is False
+    assert history.info["3"]["rebuild_of"] == "2"
+    assert history.head()["jobId"] == "3"
+
+
+def test_marker_in_commit_message_names_rollback_id_and_rebuilt_job():
+    text = "propie-rollback:rb-20261130T034501Z-9f2c1a rebuild of job 1: commit 1"
+    history = amp.JobHistory([job(1), job(2), job(3, "RUNNING", commit="c1", job_type="RETRY", message=text)])
+    assert history.info["3"]["rollback_id"] == "rb-20261130T034501Z-9f2c1a"
+    assert history.info["3"]["rebuild_of"] == "1"
+
+
+def test_manual_redeploy_of_an_older_source_url_is_a_rollback():
+    jobs = [job(1, job_type="MANUAL", source="s3://b/one.zip"),
+            job(2, job_type="MANUAL", source="s3://b/two.zip"),
+            job(3, "SUCCEED", job_type="MANUAL", source="s3://b/one.zip")]
+    history = amp.JobHistory(jobs)
+    assert history.info["3"]["is_rollback"] and history.info["3"]["rebuild_of"] == "1"
+    assert history.info["2"]["is_rollback"] is False
+
+
+def test_job_ids_sort_numerically():
+    history = amp.JobHistory([job(9), job(10), job(2)])
+    assert [j["jobId"] for j in history.jobs] == ["10", "9", "2"]
+
+
+# ---------------------------------------------------------------------------
+# amplify_deployment
+# ---------------------------------------------------------------------------
+
+DEPLOY = dict(app_id=APP, branch_name="production", job_id=None, rollback_id=None, wait=True,
+              wait_timeout=60, wait_delay=0)
+
+
+def _reads(stub, jobs, repository="https://github.com/propie/app", pages=1):
+    stub.add_response("get_app", {"app": {"appId": APP, "appArn": "arn", "name": "prop-ie-app",
+                                          "description": "", "repository": repository, "platform": "WEB",
+                                          "createTime": T0, "updateTime": T0, "environmentVariables": {},
+                                          "defaultDomain": "x.amplifyapp.com", "enableBranchAutoBuild": True,
+                                          "enableBasicAuth": False}}, {"appId": APP})
+    stub.add_response("get_branch", {"branch": _branch()}, {"appId": APP, "branchName": "production"})
+    newest_first = sorted(jobs, key=amp.job_order, reverse=True)
+    size = -(-len(newest_first) // pages)
+    for n in range(pages):
+        page = {"jobSummaries": newest_first[n * size:(n + 1) * size]}
+        expected = {"appId": APP, "branchName": "production", "maxResults": 50}
+        if n:
+            expected["nextToken"] = "t%d" % n
+        if n + 1 < pages:
+            page["nextToken"] = "t%d" % (n + 1)
+        stub.add_response("list_jobs", page, expected)
+
+
+def _branch(env=None):
+    return {"branchArn": "arn", "branchName": "production", "description": "", "stage": "PRODUCTION",
+            "displayName": "production", "enableNotification": False, "createTime": T0, "updateTime": T0,
+            "environmentVariables": env or {}, "enableAutoBuild": True, "customDomains": [],
+            "framework": "React", "activeJobId": "1", "totalNumberOfJobs": "1", "enableBasicAuth": False,
+            "ttl": "5", "enablePullRequestPreview": False}
+
+
+def test_deployment_retries_the_last_good_job_with_marker_and_waits(stubbed):
+    client, stub = stubbed
+    _reads(stub, [job(1), job(2), job(3)], pages=2)
+    rid = "rb-20261130T034501Z-9f2c1a"
+    stub.add_response("start_job", {"jobSummary": job(4, "PENDING", commit="c2", job_type="RETRY")},
+                      {"appId": APP, "branchName": "production", "jobType": "RETRY", "jobId": "2",
+                       "jobReason": "propie-rollback:%s rollback to job 2" % rid, "commitId": "c2",
+                       "commitMessage": "propie-rollback:%s rebuild of job 2: commit 2" % rid})
+    for status in ("RUNNING", "SUCCEED"):
+        stub.add_response("get_job", {"job": {"summary": job(4, status, commit="c2", job_type="RETRY"),
+                                              "steps": []}},
+                          {"appId": APP, "branchName": "production", "jobId": "4"})
+    out, _ = run(amplify_deployment, client, dict(DEPLOY, rollback_id=rid), diff=True)
+    assert isinstance(out, Exit), out.result
+    r = out.result
+    assert (r["changed"], r["action"], r["method"]) == (True, "started", "StartJob RETRY")
+    assert (r["from_job"]["job_id"], r["target_job"]["job_id"], r["job"]["job_id"]) == ("3", "2", "4")
+    assert r["job"]["status"] == "SUCCEED" and r["rollback_id"] == rid
+    assert [p["status"] for p in r["progress"]] == ["RUNNING", "SUCCEED"]
+    assert r["diff"]["before"] != r["diff"]["after"]
+
+
+def test_deployment_check_mode_starts_nothing(stubbed):
+    client, stub = stubbed
+    _reads(stub, [job(1), job(2)])
+    out, _ = run(amplify_deployment, client, DEPLOY, check_mode=True)
+    assert out.result["changed"] is True and out.result["action"] == "would_start"
+    assert out.result["target_job"]["job_id"] == "1"
+
+
+def test_deployment_repo_less_app_redeploys_the_source_url(stubbed):
+    client, stub = stubbed
+    jobs = [job(1, job_type="MANUAL", source="s3://b/one.zip"), job(2, job_type="MANUAL", source="s3://b/two.zip")]
+    _reads(stub, jobs, repository="")
+    stub.add_response("start_deployment",
+                      {"jobSummary": job(3, "PENDING", job_type="MANUAL", source="s3://b/one.zip")},
+                      {"appId": APP, "branchName": "production", "sourceUrl": "s3://b/one.zip",
+                       "sourceUrlType": "ZIP"})
+    out, _ = run(amplify_deployment, client, dict(DEPLOY, wait=False))
+    assert out.result["method"] == "StartDeployment" and out.result["job"]["job_id"] == "3"
+
+
+def test_deployment_repo_less_target_without_source_url_fails_before_any_start(stubbed):
+    client, stub = stubbed
+    _reads(stub, [job(1, job_type="MANUAL"), job(2, job_type="MANUAL", source="s3://b/two.zip")], repository="")
+    out, _ = run(amplify_deployment, client, DEPLOY)
+    assert isinstance(out, Fail) and "has no sourceUrl" in out.result["msg"]
+
+
+def test_deployment_resumes_a_running_rollback_instead_of_starting_another(stubbed):
+    client, stub = stubbed
+    _reads(stub, [job(1), job(2, "FAILED"), job(3, "RUNNING", commit="c1", job_type="RETRY")])
+    stub.add_response("get_job", {"job": {"summary": job(3, "SUCCEED", commit="c1", job_type="RETRY"), "steps": []}},
+                      {"appId": APP, "branchName": "production", "jobId": "3"})
+    out, _ = run(amplify_deployment, client, DEPLOY)
+    r = out.result
+    assert (r["changed"], r["action"], r["target_job"]["job_id"], r["job"]["status"]) == (
+        False, "resumed", "1", "SUCCEED")
+
+
+def test_deployment_after_success_is_unchanged(stubbed):
+    client, stub = stubbed
+    _reads(stub, [job(1), job(2), job(3, "SUCCEED", commit="c1", job_type="RETRY")])
+    out, _ = run(amplify_deployment, client, DEPLOY)
+    assert (out.result["changed"], out.result["action"]) == (False, "none")
+
+
+def test_deployment_after_a_failed_rollback_starts_a_new_one(stubbed):
+    client, stub = stubbed
+    _reads(stub, [job(1), job(2), job(3, "FAILED", commit="c1", job_type="RETRY")])
+    stub.add_response("start_job", {"jobSummary": job(4, "PENDING", commit="c1", job_type="RETRY")},
+                      {"appId": APP, "branchName": "production", "jobType": "RETRY", "jobId": "1",
+                       "jobReason": ANY, "commitId": "c1", "commitMessage": ANY})
+    out, _ = run(amplify_deployment, client, dict(DEPLOY, wait=False))
+    assert out.result["action"] == "started" and out.result["skipped_failed_rollbacks"] == ["3"]
+
+
+@pytest.mark.parametrize("jobs,params,needle", [
+    ([job(1, "FAILED"), job(2)], {}, "no successful job older than its newest"),
+    ([job(1), job(2, "FAILED")], {"job_id": "2"}, "is not a successful build"),
+    ([job(1), job(2)], {"job_id": "7"}, "has no job 7"),
+    ([job(1), job(2), job(3, "RUNNING")], {}, "is in progress on branch production"),
+])
+def test_deployment_bad_input_fails_without_starting(stubbed, jobs, params, needle):
+    client, stub = stubbed
+    _reads(stub, jobs)
+    out, _ = run(amplify_deployment, client, dict(DEPLOY, **params))
+    assert isinstance(out, Fail) and needle in out.result["msg"]
+
+
+def test_deployment_failed_rebuild_fails_the_task(stubbed):
+    client, stub = stubbed
+    _reads(stub, [job(1), job(2)])
+    stub.add_response("start_job", {"jobSummary": job(3, "PENDING", commit="c1", job_type="RETRY")})
+    stub.add_response("get_job", {"job": {"summary": job(3, "FAILED", commit="c1", job_type="RETRY"), "steps": []}})
+    out, _ = run(amplify_deployment, client, DEPLOY)
+    assert isinstance(out, Fail) and "ended FAILED" in out.result["msg"]
+    assert out.result["changed"] is True and out.result["job"]["job_id"] == "3"
+
+
+# ---------------------------------------------------------------------------
+# amplify_domain
+# ---------------------------------------------------------------------------
+
+DOMAIN = dict(app_id=APP, domain_name="prop-ie-app.com", purge_sub_domains=False, rollback_id=None,
+              wait_timeout=30, wait_delay=0,
+              sub_domains=[{"prefix": "", "branch_name": "production"}, {"prefix": "www", "branch_name": "production"}])
+
+
+def domain(status, mapping):
+    return {"domainAssociation": {
+        "domainAssociationArn": "arn", "domainName": "prop-ie-app.com", "enableAutoSubDomain": False,
+        "domainStatus": status, "statusReason": "",
+        "subDomains": [{"subDomainSetting": {"prefix": p, "branchName": b}, "verified": True,
+                        "dnsRecord": "%s CNAME x" % p} for p, b in mapping.items()]}}
+
+
+def test_domain_keeps_unmentioned_prefixes_and_verifies(stubbed):
+    client, stub = stubbed
+    green = {"": "green", "www": "green", "beta": "green"}
+    blue = {"": "production", "www": "production", "beta": "green"}
+    stub.add_response("get_domain_association", domain("AVAILABLE", green))
+    stub.add_response("get_branch", {"branch": _branch()}, {"appId": APP, "branchName": "production"})
+    stub.add_response("update_domain_association", domain("UPDATING", blue), {
+        "appId": APP, "domainName": "prop-ie-app.com",
+        "subDomainSettings": [{"prefix": "", "branchName": "production"}, {"prefix": "beta", "branchName": "green"},
+                              {"prefix": "www", "branchName": "production"}]})
+    stub.add_response("get_domain_association", domain("UPDATING", blue))
+    stub.add_response("get_domain_association", domain("AVAILABLE", blue))
+    out, _ = run(amplify_domain, client, DOMAIN, diff=True)
+    r = out.result
+    assert isinstance(out, Exit), r
+    assert r["changed"] and r["verified"] and r["mapping"] == blue and r["changed_prefixes"] == ["", "www"]
+    assert r["diff"]["after"]["sub_domains"]["www.prop-ie-app.com"] == "production"
+    assert [p["status"] for p in r["progress"]["after"]] == ["UPDATING", "AVAILABLE"]
+
+
+def test_domain_read_back_mismatch_fails(stubbed):
+    client, stub = stubbed
+    stub.add_response("get_domain_association", domain("AVAILABLE", {"": "green"}))
+    stub.add_response("get_branch", {"branch": _branch()})
+    stub.add_response("update_domain_association", domain("UPDATING", {"": "green"}))
+    stub.add_response("get_domain_association", domain("AVAILABLE", {"": "green"}))
+    out, _ = run(amplify_domain, client, dict(DOMAIN, sub_domains=[{"prefix": "", "branch_name": "production"}]))
+    assert isinstance(out, Fail) and "not ''->production as requested" in out.result["msg"]
+    assert out.result["verified"] is False
+
+
+def test_domain_failed_status_fails_before_update(stubbed):
+    client, stub = stubbed
+    stub.add_response("get_domain_association", domain("FAILED", {"": "green"}))
+    stub.add_response("get_domain_association", domain("FAILED", {"": "green"}))
+    stub.add_response("get_domain_association", domain("FAILED", {"": "green"}))
+    out, _ = run(amplify_domain, client, DOMAIN)
+    assert isinstance(out, Fail) and "is FAILED" in out.result["msg"]
+
+
+def test_domain_duplicate_prefix_is_rejected(stubbed):
+    client, _ = stubbed
+    subs = [{"prefix": "www", "branch_name": "a"}, {"prefix": "www", "branch_name": "b"}]
+    out, _ = run(amplify_domain, client, dict(DOMAIN, sub_domains=subs))
+    assert isinstance(out, Fail) and "names prefix 'www' twice" in out.result["msg"]
+
+
+# ---------------------------------------------------------------------------
+# amplify_branch
+# ---------------------------------------------------------------------------
+
+BRANCH = dict(app_id=APP, branch_name="production", purge_environment_variables=False, rollback_id=None)
+
+
+def test_branch_merges_and_never_returns_values(stubbed):
+    client, stub = stubbed
+    stub.add_response("get_branch", {"branch": _branch({"TABLE": "old-table", "KEEP": "s3cr3t-keep"})})
+    stub.add_response("update_branch", {"branch": _branch()}, {
+        "appId": APP, "branchName": "production",
+        "environmentVariables": {"TABLE": "new-table", "KEEP": "s3cr3t-keep", "NEW": "s3cr3t-new"}})
+    params = dict(BRANCH, environment_variables={"TABLE": "new-table", "NEW": "s3cr3t-new"})
+    out, module = run(amplify_branch, client, params, diff=True)
+    r = out.result
+    assert (r["added"], r["updated"], r["removed"], r["rebuild_required"]) == (["NEW"], ["TABLE"], [], True)
+    text = repr(r)
+    for secret in ("old-table", "new-table", "s3cr3t-keep", "s3cr3t-new"):
+        assert secret not in text
+    assert r["diff"]["after"]["environment_variables"]["TABLE"] == amplify_branch.MASK_CHANGED
+    assert any("build time" in w for w in module.warnings)
+
+
+def test_branch_purge_removes_others_and_unchanged_is_idempotent(stubbed):
+    client, stub = stubbed
+    stub.add_response("get_branch", {"branch": _branch({"A": "1", "B": "2"})})
+    out, _ = run(amplify_branch, client, dict(BRANCH, environment_variables={"A": "1"},
+                                              purge_environment_variables=True), check_mode=True)
+    assert out.result["changed"] and out.result["removed"] == ["B"]
+    stub.add_response("get_branch", {"branch": _branch({"A": "1"})})
+    out, _ = run(amplify_branch, client, dict(BRANCH, environment_variables={"A": "1"}))
+    assert out.result["changed"] is False and out.result["rebuild_required"] is False
+
+
+# ---------------------------------------------------------------------------
+# amplify_job_info
+# ---------------------------------------------------------------------------
+
+
+def test_job_info_pages_past_max_jobs_to_find_the_last_success(stubbed):
+    client, stub = stubbed
+    stub.add_response("get_branch", {"branch": _branch()})
+    stub.add_response("list_jobs", {"jobSummaries": [job(5, "FAILED"), job(4, "FAILED")], "nextToken": "t1"})
+    stub.add_response("list_jobs", {"jobSummaries": [job(3, "FAILED"), job(2)], "nextToken": "t2"},
+                      {"appId": APP, "branchName": "production", "maxResults": 50, "nextToken": "t1"})
+    out, _ = run(amplify_job_info, client, dict(app_id=APP, branch_name="production", max_jobs=1))
+    r = out.result
+    assert [j["job_id"] for j in r["jobs"]] == ["5"]
+    assert r["latest_job"]["status"] == "FAILED" and r["last_successful_job"]["job_id"] == "2"
