@@ -39,9 +39,22 @@ options:
     required: true
   end_time:
     description:
-      - End of the evaluation windows, ISO-8601. Defaults to now (rounded down to the minute,
-        so a partly filled minute does not dilute rates).
+      - End of the evaluation windows, ISO-8601. Defaults to the time of each evaluation.
+      - Mutually exclusive with O(watch_seconds).
     type: str
+  watch_seconds:
+    description:
+      - Keep evaluating every O(interval) seconds for this long (a bake period), returning as
+        soon as the decision is not V(healthy). V(0) evaluates once.
+      - The time from a breach reaching CloudWatch to a V(rollback) decision is then at most
+        one O(interval).
+    type: int
+    default: 0
+  interval:
+    description:
+      - Seconds between evaluations when O(watch_seconds) is set.
+    type: int
+    default: 60
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
@@ -108,8 +121,14 @@ triggers:
     threshold: {description: Threshold., type: float, returned: always}
     comparison: {description: Comparison operator., type: str, returned: always}
     window: {description: Window in seconds., type: int, returned: always}
+evaluations:
+  description: Each evaluation made (one unless O(watch_seconds) is set), oldest first.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"elapsed": 0.0, "decision": "healthy"}, {"elapsed": 60.1, "decision": "rollback"}]
 window_end:
-  description: End of the evaluation windows (UTC, ISO-8601).
+  description: End of the evaluation windows of the last evaluation (UTC, ISO-8601).
   returned: always
   type: str
   sample: "2026-11-30T03:05:00+00:00"
@@ -121,6 +140,7 @@ api_calls:
 """
 
 import datetime as dt
+import time
 
 try:
     import botocore
@@ -134,8 +154,7 @@ from ansible_collections.propie.rollback.plugins.module_utils import triggers as
 
 def parse_end_time(module, text):
     if not text:
-        now = dt.datetime.now(dt.timezone.utc)
-        return now.replace(second=0, microsecond=0)
+        return dt.datetime.now(dt.timezone.utc)
     try:
         value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -175,20 +194,35 @@ def do(module):
     if problems:
         module.fail_json(msg="Invalid rollback triggers (nothing was evaluated): " + "; ".join(problems),
                          problems=problems)
-    end = parse_end_time(module, module.params["end_time"])
+    watch, interval = module.params["watch_seconds"], module.params["interval"]
+    if watch < 0 or interval < 1:
+        module.fail_json(msg="watch_seconds must be >= 0 and interval >= 1 (seconds)")
+    if watch and module.params["end_time"]:
+        module.fail_json(msg="end_time and watch_seconds are mutually exclusive")
     client = module.client("cloudwatch", retry_decorator=aws_retry)
-    values = {}
+    queries = rules.build_queries(triggers)
+    started = time.monotonic()
+    evaluations = []
     calls = 0
-    try:
-        for window, queries in rules.build_queries(triggers).items():
-            got, n = newest_values(client, queries, end - dt.timedelta(seconds=window), end)
-            values.update(got)
-            calls += n
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
-        module.fail_json_aws(e, msg="Could not read CloudWatch metrics for the rollback triggers")
-    results, decision, reasons = rules.evaluate(triggers, values)
+    while True:
+        end = parse_end_time(module, module.params["end_time"])
+        values = {}
+        try:
+            for window, window_queries in queries.items():
+                got, n = newest_values(client, window_queries, end - dt.timedelta(seconds=window), end)
+                values.update(got)
+                calls += n
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
+            module.fail_json_aws(e, msg="Could not read CloudWatch metrics for the rollback triggers")
+        results, decision, reasons = rules.evaluate(triggers, values)
+        elapsed = round(time.monotonic() - started, 2)
+        evaluations.append({"elapsed": elapsed, "decision": decision})
+        module.log("rollback triggers: %s after %.1fs" % (decision, elapsed))
+        if decision != "healthy" or elapsed + interval > watch:
+            break
+        time.sleep(interval)
     module.exit_json(changed=False, decision=decision, reasons=reasons, triggers=results,
-                     window_end=end.isoformat(), api_calls=calls)
+                     evaluations=evaluations, window_end=end.isoformat(), api_calls=calls)
 
 
 def main():
@@ -196,6 +230,8 @@ def main():
         argument_spec=dict(
             triggers=dict(type="list", elements="dict", required=True),
             end_time=dict(type="str"),
+            watch_seconds=dict(type="int", default=0),
+            interval=dict(type="int", default=60),
         ),
         supports_check_mode=True,
     )
