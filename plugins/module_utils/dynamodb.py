@@ -386,7 +386,7 @@ def count_items(client: Any, table: str, plan: Dict[str, Any], workers: int, con
     value = counted if plan["mode"] == "exact" else int(round(counted / scanned_fraction))
     return {
         "value": value,
-        "estimated": plan["mode"] == "sample",
+        "estimated": scanned_fraction < 1,
         "method": plan["mode"],
         "items_counted": counted,
         "items_scanned": sum(p["scanned"] for p in parts),
