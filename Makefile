@@ -32,10 +32,16 @@ pytest: setup
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
 lint: setup
-	@echo "lint: not yet wired"
+	tools/check_no_suppressions.sh
+	$(BIN)/ansible-lint
+	$(BIN)/antsibull-changelog lint
+	$(BIN)/antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
 
 sanity: setup
-	@echo "sanity: not yet wired"
+	VENV=$(VENV) tools/ansible_test_sanity.sh
+
+build: setup
+	$(BIN)/ansible-galaxy collection build --force --output-path .build/dist
 
 sandbox: setup
 	$(BIN)/python -m sandbox serve --port $(SANDBOX_PORT)
