@@ -48,10 +48,12 @@ REBUILD_TYPES = ("RETRY", "MANUAL")
 PAGE_SIZE = 50
 MAX_HISTORY = 500
 
-# Domain statuses: AVAILABLE is the only one that accepts an update; FAILED never recovers
-# by waiting; every other status is transitional (or waits for DNS) and is waited out.
+# Domain statuses: AVAILABLE is the settled one. FAILED never recovers by waiting, but it
+# accepts an update (that is how a failed domain is fixed). Every other status is
+# transitional (or waits for DNS) and refuses updates, so it is waited out.
 DOMAIN_READY = "AVAILABLE"
 DOMAIN_FAILED = "FAILED"
+DOMAIN_UPDATABLE = (DOMAIN_READY, DOMAIN_FAILED)
 
 _REBUILD_NOTE_RE = re.compile(r"rebuild of job ([0-9A-Za-z-]+)")
 
@@ -165,9 +167,15 @@ def job_order(job: Dict[str, Any]):
 
 
 def content_key(job: Dict[str, Any]):
-    """What a job deployed: its source URL for deployments, else its commit."""
+    """What a job deployed: its source URL for deployments, else its commit.
+
+    A MANUAL job without a sourceUrl deployed an upload (CreateDeployment); uploads all
+    carry the commit id "HEAD", so each one counts as content of its own.
+    """
     if job.get("sourceUrl"):
         return ("source", job["sourceUrl"])
+    if job.get("jobType") == "MANUAL":
+        return ("upload", job.get("jobId"))
     return ("commit", job.get("commitId"))
 
 
@@ -291,14 +299,15 @@ def fqdn(prefix: str, domain_name: str) -> str:
     return "%s.%s" % (prefix, domain_name) if prefix else domain_name
 
 
-def wait_domain_available(module, client, app_id: str, domain_name: str, timeout: int, delay: int,
-                          what: str):
-    """Poll until the domain is AVAILABLE; return (domain, progress). Fails on FAILED/timeout."""
+def wait_domain_settled(module, client, app_id: str, domain_name: str, timeout: int, delay: int,
+                        what: str, accept_failed: bool = False):
+    """Poll until the domain is AVAILABLE (or FAILED, if `accept_failed`); return
+    (domain, progress). Fails on FAILED otherwise, and on timeout."""
 
     def done(status):
-        if status == DOMAIN_FAILED:
+        if status == DOMAIN_FAILED and not accept_failed:
             raise _DomainFailed(status)
-        return status == DOMAIN_READY
+        return status in (DOMAIN_UPDATABLE if accept_failed else (DOMAIN_READY,))
 
     try:
         return wait_for(
@@ -313,8 +322,8 @@ def wait_domain_available(module, client, app_id: str, domain_name: str, timeout
     except _DomainFailed:
         domain = get_domain(module, client, app_id, domain_name)
         module.fail_json(
-            msg="Domain %s of Amplify app %s is FAILED (%s); fix it in the Amplify console "
-            "before routing traffic" % (domain_name, app_id, domain.get("statusReason") or "no reason given"),
+            msg="Domain %s of Amplify app %s is FAILED (%s) while waiting for %s; see the domain "
+            "in the Amplify console" % (domain_name, app_id, domain.get("statusReason") or "no reason given", what),
             domain_status=domain.get("domainStatus"),
         )
     except WaitTimeout as e:

@@ -16,7 +16,8 @@ description:
     then reads the association back and checks it (the runbook's "verify traffic routing").
   - Amplify refuses C(UpdateDomainAssociation) while the domain is not C(AVAILABLE) (for
     example C(UPDATING)), so the module waits for C(AVAILABLE) before updating, and again
-    after. A domain in C(FAILED) fails the module at once.
+    after. A domain in C(FAILED) accepts the update (that is how it is repaired); if it is
+    C(FAILED) after the update, the module fails.
   - C(UpdateDomainAssociation) replaces the whole list of sub-domains. The module sends
     the current sub-domains it was not asked about unchanged, unless
     O(purge_sub_domains=true).
@@ -132,8 +133,9 @@ changed_prefixes:
   elements: str
 verified:
   description:
-    - True when the association read back from Amplify (after the update settled) maps
-      every requested prefix to its branch. False in check mode when a change is pending.
+    - True when the domain read back from Amplify (after the update settled) is
+      C(AVAILABLE) and maps every requested prefix to its branch. False in check mode when
+      a change is pending.
   returned: always
   type: bool
 sub_domains:
@@ -187,14 +189,16 @@ except ImportError:
     pass  # AnsibleAWSModule reports it
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.propie.rollback.plugins.module_utils.amplify import DOMAIN_FAILED
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import DOMAIN_READY
+from ansible_collections.propie.rollback.plugins.module_utils.amplify import DOMAIN_UPDATABLE
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import amplify_client
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import fqdn
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import get_app
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import get_branch
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import get_domain
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import sub_domain_mapping
-from ansible_collections.propie.rollback.plugins.module_utils.amplify import wait_domain_available
+from ansible_collections.propie.rollback.plugins.module_utils.amplify import wait_domain_settled
 from ansible_collections.propie.rollback.plugins.module_utils.common import validate_rollback_id
 
 if typing.TYPE_CHECKING:
@@ -265,10 +269,11 @@ def do(module) -> None:
     domain = get_domain(module, client, app_id, domain_name)
     progress = dict(before=[], after=[])
     timings = dict(wait_before_seconds=0.0, wait_after_seconds=0.0)
-    if domain.get("domainStatus") != DOMAIN_READY and not module.check_mode:
-        domain, progress["before"] = wait_domain_available(
+    if domain.get("domainStatus") not in DOMAIN_UPDATABLE and not module.check_mode:
+        domain, progress["before"] = wait_domain_settled(
             module, client, app_id, domain_name, timeout, delay,
             "domain %s to become AVAILABLE before the update (nothing was changed)" % domain_name,
+            accept_failed=True,
         )
         timings["wait_before_seconds"] = _since(started)
     if domain.get("domainStatus") != DOMAIN_READY and module.check_mode:
@@ -296,7 +301,7 @@ def do(module) -> None:
     if changed_prefixes and not module.check_mode:
         update_domain(module, client, app_id, domain_name, after)
         wait_after = time.monotonic()
-        domain, progress["after"] = wait_domain_available(
+        domain, progress["after"] = wait_domain_settled(
             module, client, app_id, domain_name, timeout, delay,
             "domain %s to become AVAILABLE after the update (the update was accepted)" % domain_name,
         )
@@ -315,9 +320,16 @@ def do(module) -> None:
 
     mapping = after if (module.check_mode and changed_prefixes) else sub_domain_mapping(domain)
     timings["total_seconds"] = _since(started)
+    if domain.get("domainStatus") == DOMAIN_FAILED:
+        module.warn(
+            "Domain %s is FAILED (%s): its sub-domains map as requested but it may not serve "
+            "traffic; see the domain in the Amplify console"
+            % (domain_name, domain.get("statusReason") or "no reason given")
+        )
     result.update(
         mapping=mapping,
-        verified=all(sub_domain_mapping(domain).get(p) == b for p, b in wanted.items()),
+        verified=domain.get("domainStatus") == DOMAIN_READY
+        and all(sub_domain_mapping(domain).get(p) == b for p, b in wanted.items()),
         sub_domains=describe_sub_domains(domain, domain_name),
         domain_status=domain.get("domainStatus"),
         timings=timings,

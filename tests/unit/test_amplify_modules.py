@@ -141,6 +141,13 @@ def test_manual_redeploy_of_an_older_source_url_is_a_rollback():
     assert history.info["2"]["is_rollback"] is False
 
 
+def test_uploads_are_each_their_own_content():
+    jobs = [job(1, job_type="MANUAL", commit="HEAD"), job(2, job_type="MANUAL", source="s3://b/two.zip"),
+            job(3, job_type="MANUAL", commit="HEAD")]
+    history = amp.JobHistory(jobs)
+    assert history.info["3"]["is_rollback"] is False and history.info["3"]["rebuild_of"] is None
+
+
 def test_job_ids_sort_numerically():
     history = amp.JobHistory([job(9), job(10), job(2)])
     assert [j["jobId"] for j in history.jobs] == ["10", "9", "2"]
@@ -329,13 +336,16 @@ def test_domain_read_back_mismatch_fails(stubbed):
     assert out.result["verified"] is False
 
 
-def test_domain_failed_status_fails_before_update(stubbed):
+def test_failed_domain_is_updated_and_failing_again_fails_the_task(stubbed):
     client, stub = stubbed
     stub.add_response("get_domain_association", domain("FAILED", {"": "green"}))
-    stub.add_response("get_domain_association", domain("FAILED", {"": "green"}))
-    stub.add_response("get_domain_association", domain("FAILED", {"": "green"}))
-    out, _ = run(amplify_domain, client, DOMAIN)
+    stub.add_response("get_branch", {"branch": _branch()})
+    stub.add_response("update_domain_association", domain("UPDATING", {"": "production"}))
+    stub.add_response("get_domain_association", domain("FAILED", {"": "production"}))
+    stub.add_response("get_domain_association", domain("FAILED", {"": "production"}))
+    out, _ = run(amplify_domain, client, dict(DOMAIN, sub_domains=[{"prefix": "", "branch_name": "production"}]))
     assert isinstance(out, Fail) and "is FAILED" in out.result["msg"]
+    assert "after the update" in out.result["msg"]
 
 
 def test_domain_duplicate_prefix_is_rejected(stubbed):
