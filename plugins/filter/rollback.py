@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, PropIE
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters for escalation and alarms: who is on hours now, and triggers as alarm options."""
+"""Filters for escalation and traffic: who is on hours now, trigger checks, prefix mappings."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ try:
 except ImportError:  # Python < 3.9 controllers are not supported by ansible-core 2.19 anyway
     ZoneInfo = None
 
-from ansible_collections.propie.rollback.plugins.module_utils.triggers import ALARM_COMPARISONS, PERCENTILE_RE
+from ansible_collections.propie.rollback.plugins.module_utils.triggers import validate_triggers
 
 SEVERITIES = ("info", "warning", "critical")
 _DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -84,48 +84,15 @@ def oncall_contacts(contacts, severity, time_zone="UTC", now=None):
     return chosen
 
 
-def _dimensions(metric):
-    return dict((k, str(v)) for k, v in sorted((metric.get("dimensions") or {}).items()))
-
-
-def trigger_alarm(trigger, name_prefix, alarm_actions=None, ok_actions=None):
-    """Options for amazon.aws.cloudwatch_metric_alarm that watch the same trigger in AWS."""
-    window = trigger["window"]
-    options = {
-        "name": "%s%s" % (name_prefix, re.sub(r"[^A-Za-z0-9_.-]+", "-", trigger["name"]).strip("-")),
-        "description": "propie.rollback trigger %r (action: %s)" % (trigger["name"], trigger["action"]),
-        "comparison": ALARM_COMPARISONS[trigger.get("comparison", ">")],
-        "threshold": float(trigger["threshold"]),
-        "evaluation_periods": 1,
-        "treat_missing_data": "missing",
-        "alarm_actions": list(alarm_actions or []),
-        "ok_actions": list(ok_actions or []),
-    }
-    if "metric" in trigger:
-        metric = trigger["metric"]
-        options.update(namespace=metric["namespace"], metric_name=metric["name"],
-                       dimensions=_dimensions(metric), period=window)
-        if PERCENTILE_RE.match(metric["statistic"]):
-            options["extended_statistic"] = metric["statistic"]
-        else:
-            options["statistic"] = metric["statistic"]
-        return options
-    queries = []
-    for mid, metric in trigger["metrics"].items():
-        queries.append({
-            "id": mid, "return_data": False,
-            "metric_stat": {
-                "metric": {"namespace": metric["namespace"], "metric_name": metric["name"],
-                           "dimensions": [{"name": k, "value": v} for k, v in _dimensions(metric).items()]},
-                "period": window, "stat": metric["statistic"],
-            },
-        })
-    queries.append({"id": "decision", "expression": trigger["expression"], "label": trigger["name"],
-                    "return_data": True})
-    options["metrics"] = queries
-    return options
+def point_prefixes(prefixes, branch_name):
+    """amplify_domain sub_domains that point every prefix at one branch."""
+    return [{"prefix": prefix, "branch_name": branch_name} for prefix in prefixes]
 
 
 class FilterModule(object):
     def filters(self):
-        return {"oncall_contacts": oncall_contacts, "trigger_alarm": trigger_alarm}
+        return {
+            "oncall_contacts": oncall_contacts,
+            "trigger_problems": validate_triggers,
+            "point_prefixes": point_prefixes,
+        }

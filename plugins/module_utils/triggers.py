@@ -220,3 +220,77 @@ def decide(results):
 
 def _fmt(value):
     return ("%.2f" % value).rstrip("0").rstrip(".")
+
+
+def alarm_name(trigger, prefix):
+    return "%s%s" % (prefix, re.sub(r"[^A-Za-z0-9_.-]+", "-", trigger["name"]).strip("-"))
+
+
+def _api_metric(metric):
+    return {
+        "Namespace": metric["namespace"],
+        "MetricName": metric["name"],
+        "Dimensions": [{"Name": k, "Value": str(v)} for k, v in sorted((metric.get("dimensions") or {}).items())],
+    }
+
+
+def alarm_request(trigger, prefix, actions):
+    """PutMetricAlarm parameters that watch the same trigger in CloudWatch."""
+    window = trigger["window"]
+    request = {
+        "AlarmName": alarm_name(trigger, prefix),
+        "AlarmDescription": "propie.rollback trigger %r (action: %s)" % (trigger["name"], trigger["action"]),
+        "ActionsEnabled": True,
+        "AlarmActions": list(actions),
+        "OKActions": list(actions),
+        "InsufficientDataActions": [],
+        "ComparisonOperator": ALARM_COMPARISONS[trigger.get("comparison", ">")],
+        "Threshold": float(trigger["threshold"]),
+        "EvaluationPeriods": 1,
+        "DatapointsToAlarm": 1,
+        "TreatMissingData": "missing",
+    }
+    if "metric" in trigger:
+        metric = trigger["metric"]
+        request.update(_api_metric(metric))
+        request["Period"] = window
+        stat_key = "ExtendedStatistic" if PERCENTILE_RE.match(metric["statistic"]) else "Statistic"
+        request[stat_key] = metric["statistic"]
+        return request
+    queries = [
+        {"Id": mid, "ReturnData": False,
+         "MetricStat": {"Metric": _api_metric(metric), "Period": window, "Stat": metric["statistic"]}}
+        for mid, metric in sorted(trigger["metrics"].items())
+    ]
+    queries.append({"Id": "decision", "Expression": trigger["expression"], "Label": trigger["name"],
+                    "ReturnData": True})
+    request["Metrics"] = queries
+    return request
+
+
+# The fields of a described alarm that PutMetricAlarm sets (the rest is state).
+ALARM_CONFIG_KEYS = (
+    "AlarmDescription", "ActionsEnabled", "AlarmActions", "OKActions", "InsufficientDataActions",
+    "ComparisonOperator", "Threshold", "EvaluationPeriods", "DatapointsToAlarm", "TreatMissingData",
+    "Namespace", "MetricName", "Dimensions", "Period", "Statistic", "ExtendedStatistic", "Metrics",
+)
+
+
+def alarm_config(alarm):
+    """A described alarm (or a PutMetricAlarm request) reduced to comparable configuration."""
+    config = {}
+    for key in ALARM_CONFIG_KEYS:
+        value = alarm.get(key)
+        if value in (None, [], ""):
+            continue
+        if key == "Metrics":
+            value = [_clean_query(q) for q in value]
+        config[key] = value
+    return config
+
+
+def _clean_query(query):
+    clean = {k: v for k, v in query.items() if v not in (None, [], "") and k != "AccountId"}
+    if "ReturnData" not in clean:
+        clean["ReturnData"] = True
+    return clean
