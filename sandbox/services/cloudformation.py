@@ -663,9 +663,7 @@ def _inputs_from_request(resp: CloudFormationResponse, stack: Stack,
 
 def _update_stack(self: CloudFormationResponse) -> ActionResult:
     stack = _stack(self.cloudformation_backend, self._get_param("StackName"))
-    if stack.status not in STABLE | RESUMABLE:
-        raise ValidationError(message=f"Stack:{stack.stack_id} is in {stack.status} state and "
-                                      "can not be updated.")
+    _refuse_update(stack)
     body, template = _template_from_request(self, stack)
     inputs = _inputs_from_request(self, stack, template)
     tags = {t["Key"]: t["Value"] for t in self._get_param("Tags", []) or []} or None
@@ -780,6 +778,60 @@ def _wrap_create(original: Callable[[CloudFormationResponse], ActionResult]
     return create_stack
 
 
+def _refuse_update(stack: Stack) -> None:
+    if stack.status not in STABLE | RESUMABLE:
+        raise ValidationError(message=f"Stack:{stack.stack_id} is in {stack.status} state and "
+                                      "can not be updated.")
+
+
+def _wrap_create_change_set(original: Callable[[CloudFormationResponse], ActionResult]
+                            ) -> Callable[[CloudFormationResponse], ActionResult]:
+    def create_change_set(self: CloudFormationResponse) -> ActionResult:
+        if self._get_param("ChangeSetType", "UPDATE") == "UPDATE":
+            _refuse_update(_stack(self.cloudformation_backend, self._get_param("StackName")))
+        return original(self)
+
+    return create_change_set
+
+
+def _wrap_execute_change_set(original: Callable[[CloudFormationResponse], Any]
+                             ) -> Callable[[CloudFormationResponse], Any]:
+    """Run a change set like CreateStack/UpdateStack: emulated statuses, stable snapshot."""
+
+    def execute_change_set(self: CloudFormationResponse) -> Any:
+        backend = self.cloudformation_backend
+        change_set = backend.describe_change_set(self._get_param("ChangeSetName"))
+        assert change_set is not None
+        if change_set.execution_status != "AVAILABLE":
+            raise ValidationError(message=f"ChangeSet [{change_set.change_set_id}] cannot be "
+                                          "executed in its current execution status of "
+                                          f"[{change_set.execution_status}]")
+        stack = change_set.stack
+        token = self._get_param("ClientRequestToken")
+        disable = bool(self._get_bool_param("DisableRollback", False))
+        if change_set.change_set_type == "CREATE":
+            kept = len(stack.events)  # REVIEW_IN_PROGRESS stays; moto's CREATE_* go
+            result = original(self)
+            del stack.events[kept:]
+            # moto leaves the REVIEW_IN_PROGRESS stack's empty template parsed: no outputs.
+            stack._parse_template()
+            stack.description = stack.template_dict.get("Description")
+            stack.parameters = dict(change_set.parameters or {})
+            stack.output_map = stack._create_output_map()
+            stack.disable_rollback = disable
+            _emu().start_create(stack, disable, token)
+            return result
+        _refuse_update(stack)
+        template = Stack.parse_template(change_set.template)
+        inputs = _effective_inputs(template, change_set.parameters or {})
+        _emu().start_update(stack, change_set.template, template, inputs,
+                            change_set.tags or None, disable, token)
+        change_set.execution_status = "EXECUTE_COMPLETE"
+        return EmptyResult()
+
+    return execute_change_set
+
+
 def _wrap_delete(original: Callable[[CloudFormationResponse], Any]
                  ) -> Callable[[CloudFormationResponse], Any]:
     def delete_stack(self: CloudFormationResponse) -> Any:
@@ -820,6 +872,8 @@ def _patch_moto() -> None:
     cls.call_action = _wrap_call_action(cls.call_action)  # type: ignore[method-assign]
     cls.create_stack = _wrap_create(cls.create_stack)  # type: ignore[method-assign]
     cls.delete_stack = _wrap_delete(cls.delete_stack)  # type: ignore[method-assign]
+    cls.create_change_set = _wrap_create_change_set(cls.create_change_set)  # type: ignore[method-assign]
+    cls.execute_change_set = _wrap_execute_change_set(cls.execute_change_set)  # type: ignore[method-assign]
     cls.update_stack = _update_stack  # type: ignore[method-assign]
     cls.rollback_stack = _rollback_stack  # type: ignore[attr-defined]
     cls.continue_update_rollback = _continue_update_rollback  # type: ignore[attr-defined]

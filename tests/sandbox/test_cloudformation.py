@@ -366,6 +366,37 @@ def test_update_in_progress_ends_by_itself_after_arranged_seconds(
     assert outputs(cf)["Version"] == "v2"
 
 
+def test_change_sets_run_like_stack_operations(cf: Any, sandbox: SandboxClient) -> None:
+    cf.create_change_set(StackName=STACK, ChangeSetName="create", ChangeSetType="CREATE",
+                         TemplateBody=TEMPLATE)
+    cf.execute_change_set(StackName=STACK, ChangeSetName="create")
+    final, seen = settle(cf)
+    assert seen == ["CREATE_IN_PROGRESS", "CREATE_COMPLETE"]
+    assert outputs(cf) == {"Version": "v1", "ParamName": "/propie/appsync/version"}
+    arrange(sandbox, "next-update", outcome="UPDATE_ROLLBACK_COMPLETE")
+    cf.create_change_set(StackName=STACK, ChangeSetName="deploy", ChangeSetType="UPDATE",
+                         TemplateBody=TEMPLATE_V2,
+                         Parameters=[{"ParameterKey": "Value", "ParameterValue": "v2"}])
+    cf.execute_change_set(StackName=STACK, ChangeSetName="deploy")
+    final, seen = settle(cf)
+    assert seen[0] == "UPDATE_IN_PROGRESS" and final == "UPDATE_ROLLBACK_COMPLETE"
+    assert_restored(cf, sandbox)
+    described = cf.describe_change_set(StackName=STACK, ChangeSetName="deploy")
+    assert described["ExecutionStatus"] == "EXECUTE_COMPLETE"
+    with pytest.raises(ClientError) as err:
+        cf.execute_change_set(StackName=STACK, ChangeSetName="deploy")
+    assert_validation_error(err, "cannot be executed", "EXECUTE_COMPLETE")
+
+
+def test_change_set_refused_on_a_stack_that_cannot_be_updated(
+        cf: Any, sandbox: SandboxClient) -> None:
+    bring_to(cf, sandbox, "ROLLBACK_COMPLETE")
+    with pytest.raises(ClientError) as err:
+        cf.create_change_set(StackName=STACK, ChangeSetName="retry", ChangeSetType="UPDATE",
+                             TemplateBody=TEMPLATE_V2)
+    assert_validation_error(err, "is in ROLLBACK_COMPLETE state and can not be updated.")
+
+
 def test_no_update_when_nothing_changes(cf: Any) -> None:
     create(cf)
     for kwargs in ({"TemplateBody": TEMPLATE},
@@ -431,8 +462,8 @@ def test_delete_waits_for_an_update_to_finish(cf: Any, sandbox: SandboxClient) -
     assert [s["StackStatus"] for s in summaries if s["StackName"] == STACK] == ["DELETE_COMPLETE"]
 
 
-def test_cancelled_resources_cannot_be_skipped_and_log_is_kept(cf: Any,
-                                                              sandbox: SandboxClient) -> None:
+def test_cancel_marks_resources_cancelled_and_is_logged(
+        cf: Any, sandbox: SandboxClient) -> None:
     since = sandbox.last_seq()
     bring_to(cf, sandbox, "UPDATE_IN_PROGRESS")
     cf.cancel_update_stack(StackName=STACK)
