@@ -39,8 +39,12 @@ def _serve(args: argparse.Namespace) -> int:
         app.clock.set_scale(args.time_scale)
     from moto.moto_server.werkzeug_app import MotoRequestHandler
 
-    server = make_server("127.0.0.1", args.port, app, threaded=True,
-                         request_handler=MotoRequestHandler)
+    class QuietHandler(MotoRequestHandler):
+        def log_request(self, code: object = "-", size: object = "-") -> None:
+            if args.verbose:
+                super().log_request(code, size)
+
+    server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=QuietHandler)
     port = server.server_port
     if args.port_file:
         with open(args.port_file + ".tmp", "w", encoding="utf-8") as fh:
@@ -120,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--time-scale", type=float, default=None,
                        help="real seconds per emulated second (e.g. 0.01)")
     serve.add_argument("--port-file", help="write the bound port to this file when ready")
+    serve.add_argument("--verbose", action="store_true", help="log every HTTP request")
     serve.set_defaults(func=_serve)
     seed = sub.add_parser("seed", help="load a scenario into a running sandbox")
     seed.add_argument("--scenario", required=True)

@@ -11,6 +11,7 @@ response classes and backends are extended at runtime by the modules in
 from __future__ import annotations
 
 import functools
+import gzip
 import importlib
 import io
 import json
@@ -321,6 +322,11 @@ def _buffer_body(environ: dict[str, Any]) -> bytes:
     except ValueError:
         length = 0
     body = environ["wsgi.input"].read(length) if length else b""
+    # botocore gzips large request bodies (e.g. PutMetricData >= 10 KiB), as AWS accepts.
+    if environ.get("HTTP_CONTENT_ENCODING", "").lower() == "gzip":
+        body = gzip.decompress(body)
+        del environ["HTTP_CONTENT_ENCODING"]
+        environ["CONTENT_LENGTH"] = str(len(body))
     environ["wsgi.input"] = io.BytesIO(body)
     return body
 

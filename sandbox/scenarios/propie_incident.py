@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from typing import Any
 
 from sandbox.client import SandboxClient
@@ -26,7 +27,7 @@ STACK = "prop-ie-sandbox-appsync-stack"
 TABLE = "prop-ie-sandbox-data"
 TOPIC = "prop-ie-sandbox-rollback-alerts"
 TABLE_PARAMETER = "/prop-ie/sandbox/data-table"
-APPSYNC_API_ID = "propiesandboxapi"
+APPSYNC_API_ID = "propiesandbox0000000000api"  # AWS ids are 26 characters
 GOOD_ITEMS = 120
 CORRUPT_AFTER_MINUTES = 30  # T = now - 30 min (emulated history)
 
@@ -56,16 +57,35 @@ STACK_TEMPLATE = {
 }
 
 
+SEED_TIME_SCALE = 0.002  # emulated stack operations finish in well under a second while seeding
+
+
 def seed(client: SandboxClient) -> dict[str, Any]:
     """Build the estate; returns the facts `describe` prints."""
-    facts: dict[str, Any] = {}
-    facts.update(_seed_amplify(client))
-    facts.update(_seed_stack(client))
-    facts.update(_seed_table(client))
-    facts.update(_seed_metrics(client, facts["app_id"]))
-    facts.update(_seed_config_stores(client))
+    scale = client.health()["time_scale"]
+    client.set_time_scale(SEED_TIME_SCALE)
+    try:
+        facts: dict[str, Any] = {}
+        facts.update(_seed_amplify(client))
+        facts.update(_seed_stack(client))
+        facts.update(_seed_table(client))
+        facts.update(_seed_metrics(client, facts["app_id"]))
+        facts.update(_seed_config_stores(client))
+    finally:
+        client.set_time_scale(scale)
     facts["endpoint"] = client.endpoint
     return facts
+
+
+def _wait_for_stack(cfn: Any, status: str) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        current = cfn.describe_stacks(StackName=STACK)["Stacks"][0]["StackStatus"]
+        if current == status:
+            return
+        if not current.endswith("_IN_PROGRESS") or time.monotonic() > deadline:
+            raise RuntimeError(f"seed: stack {STACK} is {current}, expected {status}")
+        time.sleep(0.05)
 
 
 def _seed_amplify(client: SandboxClient) -> dict[str, Any]:
@@ -104,6 +124,7 @@ def _seed_stack(client: SandboxClient) -> dict[str, Any]:
     cfn.create_stack(StackName=STACK, TemplateBody=json.dumps(STACK_TEMPLATE),
                      Parameters=[{"ParameterKey": "SchemaVersion", "ParameterValue": "41"}],
                      Tags=[{"Key": "app", "Value": "prop-ie"}])
+    _wait_for_stack(cfn, "CREATE_COMPLETE")
     client.control("POST", "cloudformation/next-update", {
         "stack_name": STACK, "outcome": "UPDATE_ROLLBACK_FAILED",
         "failed_resources": ["ResolverConfigParameter"],
@@ -112,6 +133,7 @@ def _seed_stack(client: SandboxClient) -> dict[str, Any]:
                      Parameters=[{"ParameterKey": "SchemaVersion", "ParameterValue": "42"},
                                  {"ParameterKey": "ResolverTimeoutMs", "ParameterValue": "100"}],
                      Tags=[{"Key": "app", "Value": "prop-ie"}])
+    _wait_for_stack(cfn, "UPDATE_ROLLBACK_FAILED")
     return {"stack": STACK}
 
 
