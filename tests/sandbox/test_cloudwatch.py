@@ -144,8 +144,6 @@ def test_statistics_errors_are_aws_errors(sandbox):
     assert err.value.response["Error"]["Code"] == "InvalidParameterValue"
 
 
-@pytest.mark.xfail(reason="sandbox/protocol.py does not gunzip request bodies (botocore compresses "
-                          "PutMetricData bodies of 10 KiB or more), so validation rejects them")
 def test_large_put_metric_data_is_stored_even_when_compressed(sandbox):
     cw = sandbox.boto3_client("cloudwatch")
     stamp = _minute(2)
