@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime
 import re
+import time
 import typing
 
 try:
@@ -75,7 +76,10 @@ def get_app(module, client, app_id: str) -> Dict[str, Any]:
             msg="Amplify app %r does not exist in region %s" % (app_id, module.region),
             app_id=app_id,
         )
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:  # pylint: disable=duplicate-except
+    except (
+        botocore.exceptions.BotoCoreError,
+        botocore.exceptions.ClientError,
+    ) as e:  # pylint: disable=duplicate-except
         module.fail_json_aws(e, msg="Could not read Amplify app %s" % app_id)
 
 
@@ -85,7 +89,10 @@ def get_branch(module, client, app_id: str, branch_name: str) -> Optional[Dict[s
         return client.get_branch(appId=app_id, branchName=branch_name, aws_retry=True)["branch"]
     except is_boto3_error_code("NotFoundException"):
         return None
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:  # pylint: disable=duplicate-except
+    except (
+        botocore.exceptions.BotoCoreError,
+        botocore.exceptions.ClientError,
+    ) as e:  # pylint: disable=duplicate-except
         module.fail_json_aws(e, msg="Could not read branch %s of Amplify app %s" % (branch_name, app_id))
 
 
@@ -102,8 +109,9 @@ def require_branch(module, client, app_id: str, branch_name: str) -> Dict[str, A
     return branch
 
 
-def list_jobs(module, client, app_id: str, branch_name: str, limit: Optional[int] = None,
-              until=None) -> List[Dict[str, Any]]:
+def list_jobs(
+    module, client, app_id: str, branch_name: str, limit: Optional[int] = None, until=None
+) -> List[Dict[str, Any]]:
     """Job summaries, newest first, paging with nextToken.
 
     Stops after `limit` jobs, or once `until(jobs)` is true (so a caller looking for one
@@ -132,15 +140,16 @@ def get_job(module, client, app_id: str, branch_name: str, job_id: str) -> Dict[
         return client.get_job(appId=app_id, branchName=branch_name, jobId=job_id, aws_retry=True)["job"]
     except is_boto3_error_code("NotFoundException"):
         module.fail_json(msg="Job %s of branch %s of Amplify app %s does not exist" % (job_id, branch_name, app_id))
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:  # pylint: disable=duplicate-except
+    except (
+        botocore.exceptions.BotoCoreError,
+        botocore.exceptions.ClientError,
+    ) as e:  # pylint: disable=duplicate-except
         module.fail_json_aws(e, msg="Could not read job %s of branch %s" % (job_id, branch_name))
 
 
 def get_domain(module, client, app_id: str, domain_name: str) -> Dict[str, Any]:
     try:
-        return client.get_domain_association(appId=app_id, domainName=domain_name, aws_retry=True)[
-            "domainAssociation"
-        ]
+        return client.get_domain_association(appId=app_id, domainName=domain_name, aws_retry=True)["domainAssociation"]
     except is_boto3_error_code("NotFoundException"):
         get_app(module, client, app_id)
         module.fail_json(
@@ -148,7 +157,10 @@ def get_domain(module, client, app_id: str, domain_name: str) -> Dict[str, Any]:
             app_id=app_id,
             domain_name=domain_name,
         )
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:  # pylint: disable=duplicate-except
+    except (
+        botocore.exceptions.BotoCoreError,
+        botocore.exceptions.ClientError,
+    ) as e:  # pylint: disable=duplicate-except
         module.fail_json_aws(e, msg="Could not read domain %s of Amplify app %s" % (domain_name, app_id))
 
 
@@ -265,6 +277,11 @@ class JobHistory:
         return out
 
 
+def seconds_since(start: float) -> float:
+    """Seconds since a time.monotonic() reading, for result timings."""
+    return round(time.monotonic() - start, 2)
+
+
 def iso(value) -> Optional[str]:
     if isinstance(value, datetime.datetime):
         if value.tzinfo is None:
@@ -299,8 +316,9 @@ def fqdn(prefix: str, domain_name: str) -> str:
     return "%s.%s" % (prefix, domain_name) if prefix else domain_name
 
 
-def wait_domain_settled(module, client, app_id: str, domain_name: str, timeout: int, delay: int,
-                        what: str, accept_failed: bool = False):
+def wait_domain_settled(
+    module, client, app_id: str, domain_name: str, timeout: int, delay: int, what: str, accept_failed: bool = False
+):
     """Poll until the domain is AVAILABLE (or FAILED, if `accept_failed`); return
     (domain, progress). Fails on FAILED otherwise, and on timeout."""
 

@@ -23,7 +23,7 @@ description:
   - C(UpdateBranch) replaces the branch's whole variable map, so the module sends the
     merged map.
 author:
-  - PropIE platform team
+  - PropIE platform team (@propie)
 options:
   app_id:
     description:
@@ -173,8 +173,10 @@ def do(module) -> None:
     if params["rollback_id"]:
         result["rollback_id"] = params["rollback_id"]
     if module._diff:
-        result["diff"] = dict(before=dict(environment_variables=masked(before)),
-                              after=dict(environment_variables=masked(after, set(updated))))
+        result["diff"] = dict(
+            before=dict(environment_variables=masked(before)),
+            after=dict(environment_variables=masked(after, set(updated))),
+        )
     if changed and not module.check_mode:
         update_branch(module, client, app_id, branch_name, after)
     if changed:

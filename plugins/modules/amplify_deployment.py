@@ -43,7 +43,7 @@ description:
   - If another job is running on the branch (a release, say), the module fails and starts
     nothing; Amplify would queue the rollback behind it.
 author:
-  - PropIE platform team
+  - PropIE platform team (@propie)
 options:
   app_id:
     description:
@@ -215,6 +215,7 @@ from ansible_collections.propie.rollback.plugins.module_utils.amplify import Job
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import amplify_client
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import content_key
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import get_app
+from ansible_collections.propie.rollback.plugins.module_utils.amplify import seconds_since
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import get_job
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import list_jobs
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import require_branch
@@ -249,7 +250,9 @@ def plan(module, history: JobHistory, job_id: Optional[str], branch_name: str) -
     """Decide from the job history alone (no AWS calls), failing clearly on bad input."""
     head = history.head()
     if head is None:
-        module.fail_json(msg="Branch %s has no jobs (other than failed rollbacks): nothing to roll back to" % branch_name)
+        module.fail_json(
+            msg="Branch %s has no jobs (other than failed rollbacks): nothing to roll back to" % branch_name
+        )
     head_info = history.info[head["jobId"]]
 
     if job_id:
@@ -276,16 +279,21 @@ def plan(module, history: JobHistory, job_id: Optional[str], branch_name: str) -
     if same_content and head.get("status") in ACTIVE_STATUSES:
         return Plan("resume", "%s is already rebuilding %s" % (short(head), short(target)), head, target, head)
     if same_content and head.get("status") == "SUCCEED":
-        return Plan("none", "the branch already serves the build of %s (newest: %s)" % (short(target), short(head)),
-                    head, target)
+        return Plan(
+            "none",
+            "the branch already serves the build of %s (newest: %s)" % (short(target), short(head)),
+            head,
+            target,
+        )
     if head.get("status") in ACTIVE_STATUSES:
         module.fail_json(
             msg="%s is in progress on branch %s; wait for it or stop it before rolling back "
             "(a new job would queue behind it)" % (short(head), branch_name),
             from_job=history.describe(head),
         )
-    return Plan("start", "%s is the newest job; %s is the last known-good build" % (short(head), short(target)),
-                head, target)
+    return Plan(
+        "start", "%s is the newest job; %s is the last known-good build" % (short(head), short(target)), head, target
+    )
 
 
 def start_retry(module, client, app_id, branch_name, target, rollback_id) -> Dict[str, Any]:
@@ -372,14 +380,14 @@ def do(module) -> None:
         )
 
     if decision.action == "none":
-        result.update(action="none", timings=dict(wait_seconds=0, total_seconds=_since(started)))
+        result.update(action="none", timings=dict(wait_seconds=0, total_seconds=seconds_since(started)))
         module.exit_json(**result)
     if module.check_mode:
         result.update(
             changed=decision.action == "start",
             action="would_start" if decision.action == "start" else "resumed",
             job=history.describe(decision.job),
-            timings=dict(wait_seconds=0, total_seconds=_since(started)),
+            timings=dict(wait_seconds=0, total_seconds=seconds_since(started)),
         )
         module.exit_json(**result)
 
@@ -392,8 +400,9 @@ def do(module) -> None:
     else:
         job = decision.job
         result.update(action="resumed")
-    history.info.setdefault(job["jobId"], dict(rebuild_of=target["jobId"], is_rollback=True,
-                                               failed_rollback=False, rollback_id=rollback_id))
+    history.info.setdefault(
+        job["jobId"], dict(rebuild_of=target["jobId"], is_rollback=True, failed_rollback=False, rollback_id=rollback_id)
+    )
 
     wait_started = time.monotonic()
     if params["wait"]:
@@ -403,19 +412,15 @@ def do(module) -> None:
             result.update(job=history.describe(e.last), progress=e.progress)
             module.fail_json(msg=str(e), **result)
     result["job"] = history.describe(job)
-    result["timings"] = dict(wait_seconds=_since(wait_started), total_seconds=_since(started))
+    result["timings"] = dict(wait_seconds=seconds_since(wait_started), total_seconds=seconds_since(started))
     if job.get("status") in UNSUCCESSFUL_STATUSES:
         module.fail_json(
             msg="The rollback %s of branch %s ended %s; the branch still serves what it served "
             "before. See the job's logs in the Amplify console; a re-run starts a new rollback"
             % (short(job), branch_name, job.get("status")),
-            **result
+            **result,
         )
     module.exit_json(**result)
-
-
-def _since(start: float) -> float:
-    return round(time.monotonic() - start, 2)
 
 
 def main() -> None:

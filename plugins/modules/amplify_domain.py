@@ -24,7 +24,7 @@ description:
   - Every target branch must exist; the module checks before changing anything.
   - Domain associations take no tags or description, so O(rollback_id) is only reported.
 author:
-  - PropIE platform team
+  - PropIE platform team (@propie)
 options:
   app_id:
     description:
@@ -195,6 +195,7 @@ from ansible_collections.propie.rollback.plugins.module_utils.amplify import DOM
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import amplify_client
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import fqdn
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import get_app
+from ansible_collections.propie.rollback.plugins.module_utils.amplify import seconds_since
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import get_branch
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import get_domain
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import sub_domain_mapping
@@ -248,8 +249,14 @@ def describe_sub_domains(domain: Dict[str, Any], domain_name: str) -> List[Dict[
     for sub in domain.get("subDomains", []):
         setting = sub.get("subDomainSetting", {})
         prefix = setting.get("prefix", "")
-        out.append(dict(prefix=prefix, fqdn=fqdn(prefix, domain_name), branch_name=setting.get("branchName"),
-                        dns_verified=sub.get("verified")))
+        out.append(
+            dict(
+                prefix=prefix,
+                fqdn=fqdn(prefix, domain_name),
+                branch_name=setting.get("branchName"),
+                dns_verified=sub.get("verified"),
+            )
+        )
     return sorted(out, key=lambda s: s["prefix"])
 
 
@@ -271,11 +278,16 @@ def do(module) -> None:
     timings = dict(wait_before_seconds=0.0, wait_after_seconds=0.0)
     if domain.get("domainStatus") not in DOMAIN_UPDATABLE and not module.check_mode:
         domain, progress["before"] = wait_domain_settled(
-            module, client, app_id, domain_name, timeout, delay,
+            module,
+            client,
+            app_id,
+            domain_name,
+            timeout,
+            delay,
             "domain %s to become AVAILABLE before the update (nothing was changed)" % domain_name,
             accept_failed=True,
         )
-        timings["wait_before_seconds"] = _since(started)
+        timings["wait_before_seconds"] = seconds_since(started)
     if domain.get("domainStatus") != DOMAIN_READY and module.check_mode:
         module.warn(
             "Domain %s is %s; a real run would wait up to %ss for AVAILABLE before updating"
@@ -302,24 +314,31 @@ def do(module) -> None:
         update_domain(module, client, app_id, domain_name, after)
         wait_after = time.monotonic()
         domain, progress["after"] = wait_domain_settled(
-            module, client, app_id, domain_name, timeout, delay,
+            module,
+            client,
+            app_id,
+            domain_name,
+            timeout,
+            delay,
             "domain %s to become AVAILABLE after the update (the update was accepted)" % domain_name,
         )
-        timings["wait_after_seconds"] = _since(wait_after)
+        timings["wait_after_seconds"] = seconds_since(wait_after)
         seen = sub_domain_mapping(domain)
         wrong = sorted(p for p in after if seen.get(p) != after[p])
         if wrong:
             module.fail_json(
                 msg="After the update Amplify maps %s, not %s as requested"
-                % (", ".join("%r->%s" % (p, seen.get(p)) for p in wrong),
-                   ", ".join("%r->%s" % (p, after[p]) for p in wrong)),
+                % (
+                    ", ".join("%r->%s" % (p, seen.get(p)) for p in wrong),
+                    ", ".join("%r->%s" % (p, after[p]) for p in wrong),
+                ),
                 mapping=seen,
                 verified=False,
-                **result
+                **result,
             )
 
     mapping = after if (module.check_mode and changed_prefixes) else sub_domain_mapping(domain)
-    timings["total_seconds"] = _since(started)
+    timings["total_seconds"] = seconds_since(started)
     if domain.get("domainStatus") == DOMAIN_FAILED:
         module.warn(
             "Domain %s is FAILED (%s): its sub-domains map as requested but it may not serve "
@@ -335,10 +354,6 @@ def do(module) -> None:
         timings=timings,
     )
     module.exit_json(**result)
-
-
-def _since(start: float) -> float:
-    return round(time.monotonic() - start, 2)
 
 
 def main() -> None:

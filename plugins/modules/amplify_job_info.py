@@ -17,7 +17,7 @@ description:
   - Each job is classified the way M(propie.rollback.amplify_deployment) sees it,
     whether it is a rollback, which job it rebuilt, whether it is a failed rollback.
 author:
-  - PropIE platform team
+  - PropIE platform team (@propie)
 options:
   app_id:
     description:

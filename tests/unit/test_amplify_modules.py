@@ -14,13 +14,13 @@ from botocore.stub import ANY, Stubber
 # (`ansible_collections` is a namespace package shared with amazon.aws in site-packages).
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".venv" / "collections"))
 
-from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper  # noqa: E402
-from ansible_collections.propie.rollback.plugins.module_utils import amplify as amp  # noqa: E402
-from ansible_collections.propie.rollback.plugins.module_utils.common import aws_retry  # noqa: E402
-from ansible_collections.propie.rollback.plugins.modules import amplify_branch  # noqa: E402
-from ansible_collections.propie.rollback.plugins.modules import amplify_deployment  # noqa: E402
-from ansible_collections.propie.rollback.plugins.modules import amplify_domain  # noqa: E402
-from ansible_collections.propie.rollback.plugins.modules import amplify_job_info  # noqa: E402
+from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
+from ansible_collections.propie.rollback.plugins.module_utils import amplify as amp
+from ansible_collections.propie.rollback.plugins.module_utils.common import aws_retry
+from ansible_collections.propie.rollback.plugins.modules import amplify_branch
+from ansible_collections.propie.rollback.plugins.modules import amplify_deployment
+from ansible_collections.propie.rollback.plugins.modules import amplify_domain
+from ansible_collections.propie.rollback.plugins.modules import amplify_job_info
 
 APP = "d4cebxzd5u3ynb"
 T0 = dt.datetime(2026, 11, 30, 3, 0, tzinfo=dt.timezone.utc)
@@ -200,7 +200,7 @@ def test_deployment_retries_the_last_good_job_with_marker_and_waits(stubbed):
         stub.add_response("get_job", {"job": {"summary": job(4, status, commit="c2", job_type="RETRY"),
                                               "steps": []}},
                           {"appId": APP, "branchName": "production", "jobId": "4"})
-    out, _ = run(amplify_deployment, client, dict(DEPLOY, rollback_id=rid), diff=True)
+    out = run(amplify_deployment, client, dict(DEPLOY, rollback_id=rid), diff=True)[0]
     assert isinstance(out, Exit), out.result
     r = out.result
     assert (r["changed"], r["action"], r["method"]) == (True, "started", "StartJob RETRY")
@@ -213,7 +213,7 @@ def test_deployment_retries_the_last_good_job_with_marker_and_waits(stubbed):
 def test_deployment_check_mode_starts_nothing(stubbed):
     client, stub = stubbed
     _reads(stub, [job(1), job(2)])
-    out, _ = run(amplify_deployment, client, DEPLOY, check_mode=True)
+    out = run(amplify_deployment, client, DEPLOY, check_mode=True)[0]
     assert out.result["changed"] is True and out.result["action"] == "would_start"
     assert out.result["target_job"]["job_id"] == "1"
 
@@ -226,14 +226,14 @@ def test_deployment_repo_less_app_redeploys_the_source_url(stubbed):
                       {"jobSummary": job(3, "PENDING", job_type="MANUAL", source="s3://b/one.zip")},
                       {"appId": APP, "branchName": "production", "sourceUrl": "s3://b/one.zip",
                        "sourceUrlType": "ZIP"})
-    out, _ = run(amplify_deployment, client, dict(DEPLOY, wait=False))
+    out = run(amplify_deployment, client, dict(DEPLOY, wait=False))[0]
     assert out.result["method"] == "StartDeployment" and out.result["job"]["job_id"] == "3"
 
 
 def test_deployment_repo_less_target_without_source_url_fails_before_any_start(stubbed):
     client, stub = stubbed
     _reads(stub, [job(1, job_type="MANUAL"), job(2, job_type="MANUAL", source="s3://b/two.zip")], repository="")
-    out, _ = run(amplify_deployment, client, DEPLOY)
+    out = run(amplify_deployment, client, DEPLOY)[0]
     assert isinstance(out, Fail) and "has no sourceUrl" in out.result["msg"]
 
 
@@ -242,7 +242,7 @@ def test_deployment_resumes_a_running_rollback_instead_of_starting_another(stubb
     _reads(stub, [job(1), job(2, "FAILED"), job(3, "RUNNING", commit="c1", job_type="RETRY")])
     stub.add_response("get_job", {"job": {"summary": job(3, "SUCCEED", commit="c1", job_type="RETRY"), "steps": []}},
                       {"appId": APP, "branchName": "production", "jobId": "3"})
-    out, _ = run(amplify_deployment, client, DEPLOY)
+    out = run(amplify_deployment, client, DEPLOY)[0]
     r = out.result
     assert (r["changed"], r["action"], r["target_job"]["job_id"], r["job"]["status"]) == (
         False, "resumed", "1", "SUCCEED")
@@ -251,7 +251,7 @@ def test_deployment_resumes_a_running_rollback_instead_of_starting_another(stubb
 def test_deployment_after_success_is_unchanged(stubbed):
     client, stub = stubbed
     _reads(stub, [job(1), job(2), job(3, "SUCCEED", commit="c1", job_type="RETRY")])
-    out, _ = run(amplify_deployment, client, DEPLOY)
+    out = run(amplify_deployment, client, DEPLOY)[0]
     assert (out.result["changed"], out.result["action"]) == (False, "none")
 
 
@@ -261,7 +261,7 @@ def test_deployment_after_a_failed_rollback_starts_a_new_one(stubbed):
     stub.add_response("start_job", {"jobSummary": job(4, "PENDING", commit="c1", job_type="RETRY")},
                       {"appId": APP, "branchName": "production", "jobType": "RETRY", "jobId": "1",
                        "jobReason": ANY, "commitId": "c1", "commitMessage": ANY})
-    out, _ = run(amplify_deployment, client, dict(DEPLOY, wait=False))
+    out = run(amplify_deployment, client, dict(DEPLOY, wait=False))[0]
     assert out.result["action"] == "started" and out.result["skipped_failed_rollbacks"] == ["3"]
 
 
@@ -274,7 +274,7 @@ def test_deployment_after_a_failed_rollback_starts_a_new_one(stubbed):
 def test_deployment_bad_input_fails_without_starting(stubbed, jobs, params, needle):
     client, stub = stubbed
     _reads(stub, jobs)
-    out, _ = run(amplify_deployment, client, dict(DEPLOY, **params))
+    out = run(amplify_deployment, client, dict(DEPLOY, **params))[0]
     assert isinstance(out, Fail) and needle in out.result["msg"]
 
 
@@ -283,7 +283,7 @@ def test_deployment_failed_rebuild_fails_the_task(stubbed):
     _reads(stub, [job(1), job(2)])
     stub.add_response("start_job", {"jobSummary": job(3, "PENDING", commit="c1", job_type="RETRY")})
     stub.add_response("get_job", {"job": {"summary": job(3, "FAILED", commit="c1", job_type="RETRY"), "steps": []}})
-    out, _ = run(amplify_deployment, client, DEPLOY)
+    out = run(amplify_deployment, client, DEPLOY)[0]
     assert isinstance(out, Fail) and "ended FAILED" in out.result["msg"]
     assert out.result["changed"] is True and out.result["job"]["job_id"] == "3"
 
@@ -317,7 +317,7 @@ def test_domain_keeps_unmentioned_prefixes_and_verifies(stubbed):
                               {"prefix": "www", "branchName": "production"}]})
     stub.add_response("get_domain_association", domain("UPDATING", blue))
     stub.add_response("get_domain_association", domain("AVAILABLE", blue))
-    out, _ = run(amplify_domain, client, DOMAIN, diff=True)
+    out = run(amplify_domain, client, DOMAIN, diff=True)[0]
     r = out.result
     assert isinstance(out, Exit), r
     assert r["changed"] and r["verified"] and r["mapping"] == blue and r["changed_prefixes"] == ["", "www"]
@@ -331,7 +331,7 @@ def test_domain_read_back_mismatch_fails(stubbed):
     stub.add_response("get_branch", {"branch": _branch()})
     stub.add_response("update_domain_association", domain("UPDATING", {"": "green"}))
     stub.add_response("get_domain_association", domain("AVAILABLE", {"": "green"}))
-    out, _ = run(amplify_domain, client, dict(DOMAIN, sub_domains=[{"prefix": "", "branch_name": "production"}]))
+    out = run(amplify_domain, client, dict(DOMAIN, sub_domains=[{"prefix": "", "branch_name": "production"}]))[0]
     assert isinstance(out, Fail) and "not ''->production as requested" in out.result["msg"]
     assert out.result["verified"] is False
 
@@ -343,15 +343,15 @@ def test_failed_domain_is_updated_and_failing_again_fails_the_task(stubbed):
     stub.add_response("update_domain_association", domain("UPDATING", {"": "production"}))
     stub.add_response("get_domain_association", domain("FAILED", {"": "production"}))
     stub.add_response("get_domain_association", domain("FAILED", {"": "production"}))
-    out, _ = run(amplify_domain, client, dict(DOMAIN, sub_domains=[{"prefix": "", "branch_name": "production"}]))
+    out = run(amplify_domain, client, dict(DOMAIN, sub_domains=[{"prefix": "", "branch_name": "production"}]))[0]
     assert isinstance(out, Fail) and "is FAILED" in out.result["msg"]
     assert "after the update" in out.result["msg"]
 
 
 def test_domain_duplicate_prefix_is_rejected(stubbed):
-    client, _ = stubbed
+    client = stubbed[0]
     subs = [{"prefix": "www", "branch_name": "a"}, {"prefix": "www", "branch_name": "b"}]
-    out, _ = run(amplify_domain, client, dict(DOMAIN, sub_domains=subs))
+    out = run(amplify_domain, client, dict(DOMAIN, sub_domains=subs))[0]
     assert isinstance(out, Fail) and "names prefix 'www' twice" in out.result["msg"]
 
 
@@ -382,11 +382,11 @@ def test_branch_merges_and_never_returns_values(stubbed):
 def test_branch_purge_removes_others_and_unchanged_is_idempotent(stubbed):
     client, stub = stubbed
     stub.add_response("get_branch", {"branch": _branch({"A": "1", "B": "2"})})
-    out, _ = run(amplify_branch, client, dict(BRANCH, environment_variables={"A": "1"},
-                                              purge_environment_variables=True), check_mode=True)
+    params = dict(BRANCH, environment_variables={"A": "1"}, purge_environment_variables=True)
+    out = run(amplify_branch, client, params, check_mode=True)[0]
     assert out.result["changed"] and out.result["removed"] == ["B"]
     stub.add_response("get_branch", {"branch": _branch({"A": "1"})})
-    out, _ = run(amplify_branch, client, dict(BRANCH, environment_variables={"A": "1"}))
+    out = run(amplify_branch, client, dict(BRANCH, environment_variables={"A": "1"}))[0]
     assert out.result["changed"] is False and out.result["rebuild_required"] is False
 
 
@@ -401,7 +401,7 @@ def test_job_info_pages_past_max_jobs_to_find_the_last_success(stubbed):
     stub.add_response("list_jobs", {"jobSummaries": [job(5, "FAILED"), job(4, "FAILED")], "nextToken": "t1"})
     stub.add_response("list_jobs", {"jobSummaries": [job(3, "FAILED"), job(2)], "nextToken": "t2"},
                       {"appId": APP, "branchName": "production", "maxResults": 50, "nextToken": "t1"})
-    out, _ = run(amplify_job_info, client, dict(app_id=APP, branch_name="production", max_jobs=1))
+    out = run(amplify_job_info, client, dict(app_id=APP, branch_name="production", max_jobs=1))[0]
     r = out.result
     assert [j["job_id"] for j in r["jobs"]] == ["5"]
     assert r["latest_job"]["status"] == "FAILED" and r["last_successful_job"]["job_id"] == "2"
