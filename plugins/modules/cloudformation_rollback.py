@@ -28,7 +28,7 @@ description:
   - Every mutating call carries the client request token C(<rollback_id>-<action>), which
     CloudFormation stamps on the stack events of that operation.
 author:
-  - PropIE DevOps
+  - PropIE platform team (@propie)
 options:
   stack_name:
     description:
@@ -177,7 +177,7 @@ final_status:
   type: str
   sample: UPDATE_ROLLBACK_COMPLETE
 predicted:
-  description: True when O(final_status) is a check-mode prediction.
+  description: True when RV(final_status) is a check-mode prediction.
   returned: always
   type: bool
 resources_skipped:
@@ -260,7 +260,6 @@ try:
 except ImportError:
     pass  # handled by AnsibleAWSModule
 
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.propie.rollback.plugins.module_utils import cloudformation as cfn
@@ -581,15 +580,14 @@ class Run(object):
         try:
             self.call(action, stack)
         except ClientError as err:
-            if action == "template" and is_boto3_error_code("ValidationError")(err) is not None \
-                    and "No updates are to be performed" in str(err):
+            refused = err.response.get("Error", {}).get("Code") == "ValidationError"
+            if action == "template" and refused and "No updates are to be performed" in str(err):
                 self.result.update(action="none", api_call=None, changed=False,
                                    reason="UpdateStack: no updates are to be performed")
                 self.finish_unchanged(stack, before)
                 return stack
             latest = self.read()
-            if (is_boto3_error_code("ValidationError")(err) is not None and latest is not None
-                    and latest["StackStatus"] != status):
+            if refused and latest is not None and latest["StackStatus"] != status:
                 self.result.update(action="none", api_call=None, changed=False)
                 return None
             raise

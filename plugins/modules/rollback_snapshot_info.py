@@ -24,7 +24,7 @@ description:
   - A resource that does not exist is recorded with C(exists=false) and a warning, so a
     snapshot before the first deploy still succeeds.
 author:
-  - PropIE DevOps
+  - PropIE platform team (@propie)
 options:
   env:
     description:
