@@ -72,7 +72,7 @@ def test_healthy_shift_completes(sandbox, run_playbook):
         "env": "sandbox", **FAST, "traffic_shift_bake_seconds": 3})
     assert run.rc == 0, run.stdout
     assert _mapping(sandbox, app_id) == {"": "green", "www": "green"}
-    gate = run.result("Bake at 100% and gate")
+    gate = run.result("Bake and gate at 100")
     assert gate["decision"] == "healthy" and len(gate["evaluations"]) >= 2
     assert [e["event"] for e in _events(sqs, url)] == ["shift_step"]
 
@@ -97,7 +97,7 @@ def test_5xx_spike_during_bake_aborts_and_reverts_at_the_next_gate(sandbox, run_
     assert run.rc != 0
     assert "Traffic shift ABORTED (gate decided rollback: 5XX error rate" in " ".join(run.stdout.split())
     assert _mapping(sandbox, app_id) == {"": "production", "www": "production"}
-    evaluations = run.result("Bake at 100% and gate")["evaluations"]
+    evaluations = run.result("Bake and gate at 100")["evaluations"]
     # The first evaluation that could see the spike decided rollback: healthy until then.
     assert [e["decision"] for e in evaluations[:-1]] == ["healthy"] * (len(evaluations) - 1)
     assert evaluations[-1]["decision"] == "rollback" and len(evaluations) >= 2
@@ -133,8 +133,8 @@ def test_no_data_is_inconclusive_and_continue_finishes(sandbox, run_playbook):
         "env": "sandbox", **FAST, "traffic_shift_bake_seconds": 10})
     assert run.rc != 0
     assert "gate decided inconclusive" in " ".join(run.stdout.split())
-    assert run.result("Bake at 100% and gate")["evaluations"] == [
-        {"elapsed": run.result("Bake at 100% and gate")["evaluations"][0]["elapsed"], "decision": "inconclusive"}]
+    assert run.result("Bake and gate at 100")["evaluations"] == [
+        {"elapsed": run.result("Bake and gate at 100")["evaluations"][0]["elapsed"], "decision": "inconclusive"}]
     assert _mapping(sandbox, app_id) == {"": "green", "www": "green"}
 
     seq = sandbox.last_seq()
