@@ -69,7 +69,7 @@ def test_manifest_carries_galaxy_metadata(built):
     assert manifest["namespace"] == "propie" and manifest["name"] == "rollback"
     assert manifest["version"] == "0.1.0"
     assert manifest["license"] == ["GPL-3.0-or-later"]
-    assert manifest["dependencies"] == {"amazon.aws": ">=10.0.0"}
+    assert manifest["dependencies"] == {"amazon.aws": ">=10.0.0", "community.aws": ">=10.0.0"}
     assert manifest["readme"] == "README.md"
     for key in ("repository", "documentation", "homepage", "issues"):
         assert manifest[key].startswith("https://github.com/propie/propie.rollback"), key
@@ -85,10 +85,11 @@ def test_artifact_ships_content_and_no_dev_tooling(built):
     assert leaked == []
 
 
-def test_install_is_offline_and_uses_installed_amazon_aws(built):
+def test_install_is_offline_and_uses_installed_dependencies(built):
     assert (built["installed"] / "MANIFEST.json").is_file()
-    # --offline resolves the dependency against what is installed instead of downloading it.
-    assert "amazon.aws" in built["install_log"] and "already installed" in built["install_log"]
+    # --offline resolves dependencies against what is installed instead of downloading them.
+    for dependency in GALAXY["dependencies"]:
+        assert f"'{dependency}:" in built["install_log"] and "is already installed, skipping" in built["install_log"]
     verify = run(
         [str(BIN / "ansible-galaxy"), "collection", "verify", "--offline", FQCN],
         built["env"],
@@ -100,8 +101,10 @@ def test_install_is_offline_and_uses_installed_amazon_aws(built):
 def test_installed_runtime_declares_action_group(built):
     runtime = yaml.safe_load((built["installed"] / "meta" / "runtime.yml").read_text(encoding="utf-8"))
     group = runtime["action_groups"]["rollback"]
-    extends = [e["metadata"]["extend_group"] for e in group if isinstance(e, dict) and "metadata" in e]
-    assert extends == [["amazon.aws.aws"]]
+    extends = [g for e in group if isinstance(e, dict) for g in e.get("metadata", {}).get("extend_group", [])]
+    assert "amazon.aws.aws" in extends
+    # A group can only be extended from a collection that is installed with this one.
+    assert {g.rsplit(".", 1)[0] for g in extends} <= set(GALAXY["dependencies"])
     names = {e for e in group if isinstance(e, str)}
     installed_modules = {p.stem for p in (built["installed"] / "plugins" / "modules").glob("*.py")}
     # module_defaults for group/propie.rollback.rollback must reach every module.

@@ -7,7 +7,8 @@ Two things stand between a fresh checkout and `ansible-test sanity` on this netw
    `.../ansible_collections/<namespace>/<name>`, and its import/validate-modules tests
    need every dependency collection (amazon.aws) in the same `ansible_collections` tree.
    `stage` copies the collection into `.build/ansible_collections/propie/rollback` and
-   links `amazon` (shipped inside the `ansible` wheel in the venv) beside it.
+   links each galaxy.yml dependency (shipped inside the `ansible` wheel in the venv)
+   beside it.
 2. Each sanity test runs in its own virtualenv, created `--without-pip` and bootstrapped
    by a get-pip script that ansible-test downloads from ci-files.testing.ansible.com, a
    host that is unreachable here. ansible-test looks for that script in its cache first
@@ -24,6 +25,8 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import yaml
 
 # ansible-test's own answer to "which pip does a sanity venv get", so a new ansible-test
 # release that bumps it gets a matching stand-in without edits here.
@@ -112,7 +115,7 @@ def collection_files(root: Path) -> list[str]:
 
 
 def stage(root: Path, venv: Path) -> Path:
-    """Copy the collection to .build/ansible_collections/propie/rollback, amazon.aws beside it."""
+    """Copy the collection to .build/ansible_collections/propie/rollback, dependencies beside it."""
     tree = root / ".build" / "ansible_collections"
     dest = tree / NAMESPACE / NAME
     if dest.exists():
@@ -129,33 +132,41 @@ def stage(root: Path, venv: Path) -> Path:
         # would find the checkout's, where .build/ is ignored, and test nothing at all.
         subprocess.run(["git", "init", "--quiet", str(dest)], check=True)
 
-    site_packages = Path(
-        subprocess.run(
-            [str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-    )
-    amazon = site_packages / "ansible_collections" / "amazon"
-    if not (amazon / "aws" / "MANIFEST.json").exists():
-        raise SystemExit(f"amazon.aws not found at {amazon}: is the venv set up (make setup)?")
-    link = tree / "amazon"
-    if link.is_symlink() or link.exists():
-        if link.is_symlink() and Path(os.readlink(link)) == amazon:
-            return dest
-        if link.is_dir() and not link.is_symlink():
-            shutil.rmtree(link)
-        else:
-            link.unlink()
-    link.symlink_to(amazon, target_is_directory=True)
+    link_dependencies(root, dest.parent.parent, venv)
     return dest
+
+
+def link_dependencies(root: Path, tree: Path, venv: Path) -> None:
+    """Link each galaxy.yml dependency from the venv (the `ansible` wheel ships them) into tree."""
+    purelib = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    installed = Path(purelib) / "ansible_collections"
+    # Start clean so a dependency dropped from galaxy.yml cannot keep satisfying imports.
+    for entry in tree.iterdir():
+        if entry.name == NAMESPACE:
+            continue
+        if entry.is_symlink():
+            entry.unlink()
+        else:
+            shutil.rmtree(entry)
+    galaxy = yaml.safe_load((root / "galaxy.yml").read_text(encoding="utf-8"))
+    for fqcn in galaxy.get("dependencies") or {}:
+        namespace, name = fqcn.split(".")
+        source = installed / namespace / name
+        if not (source / "MANIFEST.json").exists():
+            raise SystemExit(f"{fqcn} (a galaxy.yml dependency) is not in {installed}: run `make setup`")
+        (tree / namespace).mkdir(exist_ok=True)
+        (tree / namespace / name).symlink_to(source, target_is_directory=True)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parent.parent)
-    parser.add_argument("--venv", type=Path, default=None, help="virtualenv holding amazon.aws (default: ROOT/.venv)")
+    parser.add_argument("--venv", type=Path, default=None, help="virtualenv holding the dependencies (default: ROOT/.venv)")
     parser.add_argument(
         "--cache-dir",
         type=Path,

@@ -9,6 +9,13 @@ venv="${VENV:-.venv}"
 case "$venv" in /*) ;; *) venv="$root/$venv" ;; esac
 python_version="${SANITY_PYTHON:-3.11}"
 
+# One run at a time per checkout: staging rebuilds the tree another run may be testing.
+mkdir -p "$root/.build"
+exec 9>"$root/.build/sanity.lock"
+if command -v flock >/dev/null; then
+    flock 9
+fi
+
 # The get-pip stand-in must be in ansible-test's cache before any sanity venv is made.
 "$venv/bin/python" "$root/tools/ansible_test_bootstrap.py" --root "$root" --venv "$venv" get-pip stage
 
