@@ -12,13 +12,23 @@ ContinueUpdateRollback or CancelUpdateStack. This module keeps moto's template h
   rollbacks: RollbackStack, ContinueUpdateRollback, CancelUpdateStack and failed updates;
 - AWS's state checks for UpdateStack, RollbackStack, ContinueUpdateRollback, CancelUpdateStack
   and DeleteStack, and "No updates are to be performed." for an update that changes nothing;
-- control routes that make the next create/update of a stack fail in a chosen way:
+- ExecuteChangeSet run through the same emulation (SAM/CDK deploy with change sets);
+- control routes (bad input -> 400 BadControlRequest):
     POST /_sandbox/cloudformation/next-update {"stack_name", "outcome", "failed_resources",
-         "persistent", "seconds", "region"}
+         "persistent", "seconds", "region"} - how the NEXT UpdateStack/ExecuteChangeSet of
+         an existing stack ends: UPDATE_COMPLETE (default), UPDATE_IN_PROGRESS (until
+         CancelUpdateStack, or `seconds`), UPDATE_FAILED (as with DisableRollback),
+         UPDATE_ROLLBACK_COMPLETE (fails, rolls back; UPDATE_FAILED if the request has
+         DisableRollback), UPDATE_ROLLBACK_FAILED (the rollback fails on failed_resources,
+         which then sit in UPDATE_FAILED and can be skipped; with "persistent": true they
+         fail again on every ContinueUpdateRollback that does not skip them).
+         failed_resources: logical ids of the stack (default: the resources the update
+         modifies, else its first resource). `seconds`: emulated length of each phase.
     POST /_sandbox/cloudformation/next-create {"stack_name", "outcome", "failed_resources",
-         "seconds", "region"}
-    GET|POST /_sandbox/cloudformation/config {"phase_seconds"}
-    GET /_sandbox/cloudformation/state
+         "seconds", "region"} - outcome CREATE_FAILED (as with DisableRollback) or
+         ROLLBACK_COMPLETE (default failed resource: the template's first).
+    GET|POST /_sandbox/cloudformation/config {"phase_seconds"}  (reset restores 20)
+    GET /_sandbox/cloudformation/state - arrangements, statuses, pending transitions.
 """
 
 from __future__ import annotations

@@ -174,34 +174,31 @@ def test_rollback_stack_accepts_only_failed_create_or_update(cf: Any, sandbox: S
         assert_restored(cf, sandbox)
 
 
-@pytest.mark.parametrize("start", STATUSES)
-def test_continue_update_rollback_accepts_only_update_rollback_failed(
-        cf: Any, sandbox: SandboxClient, start: str) -> None:
-    bring_to(cf, sandbox, start)
-    if start != "UPDATE_ROLLBACK_FAILED":
-        with pytest.raises(ClientError) as err:
-            cf.continue_update_rollback(StackName=STACK)
-        assert_validation_error(err, "ContinueUpdateRollback", start)
-        assert status(cf) == start
-        return
-    assert outputs(cf)["Version"] == "v2"  # the failed update is still in place
-    cf.continue_update_rollback(StackName=STACK)
-    final, seen = settle(cf)
-    assert seen[0] == "UPDATE_ROLLBACK_IN_PROGRESS" and final == "UPDATE_ROLLBACK_COMPLETE"
-    assert_restored(cf, sandbox)
+# API -> (the one status it accepts, AWS's refusal for any other status)
+UPDATE_RECOVERY = {
+    "continue_update_rollback": ("UPDATE_ROLLBACK_FAILED",
+                                 "ContinueUpdateRollback cannot be called from stack with "
+                                 "{start} status"),
+    "cancel_update_stack": ("UPDATE_IN_PROGRESS",
+                            "CancelUpdateStack cannot be called from current stack status"),
+}
 
 
 @pytest.mark.parametrize("start", STATUSES)
-def test_cancel_update_stack_accepts_only_update_in_progress(cf: Any, sandbox: SandboxClient,
-                                                             start: str) -> None:
+@pytest.mark.parametrize("api", sorted(UPDATE_RECOVERY))
+def test_update_recovery_apis_accept_only_their_status(cf: Any, sandbox: SandboxClient,
+                                                       api: str, start: str) -> None:
+    accepted, refusal = UPDATE_RECOVERY[api]
     bring_to(cf, sandbox, start)
-    if start != "UPDATE_IN_PROGRESS":
+    if start != accepted:
         with pytest.raises(ClientError) as err:
-            cf.cancel_update_stack(StackName=STACK)
-        assert_validation_error(err, "CancelUpdateStack cannot be called from current stack status")
+            getattr(cf, api)(StackName=STACK)
+        assert_validation_error(err, refusal.format(start=start))
         assert status(cf) == start
         return
-    cf.cancel_update_stack(StackName=STACK)
+    if start == "UPDATE_ROLLBACK_FAILED":
+        assert outputs(cf)["Version"] == "v2"  # the failed update is still in place
+    getattr(cf, api)(StackName=STACK)
     final, seen = settle(cf)
     assert seen[0] == "UPDATE_ROLLBACK_IN_PROGRESS" and final == "UPDATE_ROLLBACK_COMPLETE"
     assert_restored(cf, sandbox)
