@@ -43,6 +43,12 @@ sanity: setup
 build: setup
 	$(BIN)/ansible-galaxy collection build --force --output-path .build/dist
 
+# Benchmarks print JSON figures; docs/measurements.md records them.
+bench: setup
+	$(BIN)/python bench/sandbox_latency.py
+	@for b in bench/dynamodb_verify.py bench/decision_latency.py; do \
+		if [ -f $$b ]; then echo "== $$b"; $(BIN)/python $$b || exit 1; fi; done
+
 sandbox: setup
 	$(BIN)/python -m sandbox serve --port $(SANDBOX_PORT)
 

@@ -15,6 +15,7 @@ import gzip
 import importlib
 import io
 import json
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -30,14 +31,17 @@ from sandbox.state import BadControlRequest, SandboxState, sleep_ms
 ACCOUNT_ID = "123456789012"
 CONTROL_PREFIX = "/_sandbox/"
 
-# Extensions installed at start-up, in order. Each module has `install(sandbox)`.
-EXTENSION_MODULES = (
-    "sandbox.services.amplify",
-    "sandbox.services.cloudformation",
-    "sandbox.services.dynamodb",
-    "sandbox.services.cloudwatch",
-    "sandbox.services.appsync",
-)
+# Extensions by the service (= control route name) they extend. Each module has
+# `install(sandbox)`; it is imported and installed on the first request for its service,
+# because importing moto's backends is slow (moto.cloudformation pulls in EC2 and more) and
+# start-up should cost only what is used.
+EXTENSION_MODULES = {
+    "amplify": "sandbox.services.amplify",
+    "cloudformation": "sandbox.services.cloudformation",
+    "dynamodb": "sandbox.services.dynamodb",
+    "cloudwatch": "sandbox.services.cloudwatch",
+    "appsync": "sandbox.services.appsync",
+}
 
 WsgiResponse = tuple[int, list[tuple[str, str]], bytes]
 
@@ -80,6 +84,8 @@ class Sandbox:
         self._owned_services: set[str] = set()
         self._controls: dict[str, ControlHandler] = {}
         self._reset_hooks: list[Callable[[], None]] = []
+        self._pending: dict[str, str] = {}
+        self._install_lock = threading.Lock()
         self.moto_app = moto_app or _make_moto_app()
 
     # -- extension API -----------------------------------------------------
@@ -113,9 +119,20 @@ class Sandbox:
         self._reset_hooks.append(fn)
         return fn
 
-    def install_extensions(self, modules: Iterable[str] = EXTENSION_MODULES) -> None:
-        for name in modules:
-            importlib.import_module(name).install(self)
+    def install_extensions(self, modules: dict[str, str] | None = None, lazy: bool = True) -> None:
+        """Register extensions; install them now, or (lazy) on first use of their service."""
+        self._pending.update(EXTENSION_MODULES if modules is None else modules)
+        if not lazy:
+            for service in list(self._pending):
+                self.ensure_installed(service)
+
+    def ensure_installed(self, service: str) -> None:
+        if service not in self._pending:
+            return
+        with self._install_lock:
+            module = self._pending.pop(service, None)
+            if module is not None:
+                importlib.import_module(module).install(self)
 
     def reset(self) -> None:
         from moto.moto_api._internal.models import moto_api_backend
@@ -135,6 +152,7 @@ class Sandbox:
         call = protocol.resolve(environ)
         if call is None:
             return self.moto_app(environ, start_response)
+        self.ensure_installed(call.service)
         started = time.monotonic()
         entry = self.state.record(
             call.service, call.operation, protocol.is_mutating(call.operation), call.region
@@ -224,6 +242,7 @@ class Sandbox:
         except ValueError:
             return _json(400, {"error": "control request body must be JSON"})
         name, _, rest = route.partition("/")
+        self.ensure_installed(name)
         try:
             if name in self._controls:
                 status, result = self._controls[name](method, data, {"path": rest, **query})
@@ -238,7 +257,7 @@ class Sandbox:
         state = self.state
         if name == "health":
             return 200, {"status": "ok", "time_scale": state.clock.scale,
-                         "extensions": sorted(self._controls)}
+                         "extensions": sorted(set(self._controls) | set(self._pending))}
         if name == "reset" and method == "POST":
             self.reset()
             return 200, {"reset": True}
@@ -271,7 +290,7 @@ class Sandbox:
             return 200, {"requests": state.requests_since(int(since))}
         raise BadControlRequest(
             f"unknown control route {method} /_sandbox/{name}; known: health, reset, config, "
-            f"faults, requests, {', '.join(sorted(self._controls))}"
+            f"faults, requests, {', '.join(sorted(set(self._controls) | set(self._pending)))}"
         )
 
 
@@ -368,7 +387,7 @@ def _respond(start_response: Callable[..., Any], status: int, headers: list[tupl
     return [body]
 
 
-def build_app(extensions: Iterable[str] = EXTENSION_MODULES) -> Sandbox:
+def build_app(extensions: dict[str, str] | None = None, lazy: bool = True) -> Sandbox:
     sandbox = Sandbox()
-    sandbox.install_extensions(extensions)
+    sandbox.install_extensions(extensions, lazy=lazy)
     return sandbox
