@@ -27,6 +27,11 @@ try:
 except ImportError:  # AnsibleAWSModule reports a missing botocore itself
     ClientError = Exception
 
+try:
+    import yaml
+except ImportError:  # ansible-core requires PyYAML; guard for import sanity only
+    yaml = None
+
 # AWS masks NoEcho parameter values with this in DescribeStacks.
 MASKED_VALUE = "****"
 SNAPSHOT_FORMAT = 1
@@ -270,18 +275,48 @@ def iso(value):
     return value
 
 
-def stack_parameters(stack):
-    """[{key, value, masked}] in the stack's order; NoEcho values stay masked."""
+def _template_document(body):
+    """The template as data (JSON or YAML with CloudFormation's short-form tags), or None."""
+    if isinstance(body, dict):
+        return body
+    try:
+        return json.loads(body)
+    except (TypeError, ValueError):
+        pass
+    if yaml is None:
+        return None
+
+    class _Loader(yaml.SafeLoader):
+        pass
+
+    # !Ref, !Sub, !GetAtt...: their values do not matter here, only that they load.
+    _Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
+    try:
+        return yaml.load(body, Loader=_Loader)  # nosec - SafeLoader subclass
+    except yaml.YAMLError:
+        return None
+
+
+def noecho_parameters(template_body):
+    """Names of the template's NoEcho parameters."""
+    document = _template_document(template_body)
+    params = document.get("Parameters") if isinstance(document, dict) else None
+    if not isinstance(params, dict):
+        return set()
+    return set(k for k, v in params.items() if isinstance(v, dict) and str(v.get("NoEcho")).lower() == "true")
+
+
+def stack_parameters(stack, noecho=()):
+    """[{key, value, masked}] in the stack's order.
+
+    AWS returns NoEcho values as '****'; a parameter the template declares NoEcho is masked
+    even if an endpoint returns its value, so a secret never reaches a snapshot or a result.
+    """
     params = []
     for param in stack.get("Parameters") or []:
         value = param.get("ParameterValue")
-        params.append(
-            {
-                "key": param["ParameterKey"],
-                "value": None if value == MASKED_VALUE else value,
-                "masked": value == MASKED_VALUE,
-            }
-        )
+        masked = value == MASKED_VALUE or param["ParameterKey"] in noecho
+        params.append({"key": param["ParameterKey"], "value": None if masked else value, "masked": masked})
     return params
 
 
@@ -294,7 +329,7 @@ def stack_state(stack, template_body):
         "status": status,
         "healthy": is_healthy(status),
         "template_body": template_body,
-        "parameters": stack_parameters(stack),
+        "parameters": stack_parameters(stack, noecho_parameters(template_body) if template_body else ()),
         "capabilities": list(stack.get("Capabilities") or []),
         "tags": dict((t["Key"], t["Value"]) for t in stack.get("Tags") or []),
         "outputs": dict((o["OutputKey"], o.get("OutputValue")) for o in stack.get("Outputs") or []),

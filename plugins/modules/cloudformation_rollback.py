@@ -186,7 +186,9 @@ resources_skipped:
   type: list
   elements: str
 failed_resources:
-  description: Resources in a V(*_FAILED) status when the module started.
+  description:
+    - Logical ids of the resources in a V(*_FAILED) status when the module started (for a
+      stack in a V(*_FAILED) status), or of those that made the action fail.
   returned: always
   type: list
   elements: str
@@ -471,6 +473,12 @@ class Run(object):
 
     # -- acting -------------------------------------------------------------------------
 
+    def resource_failures(self) -> Dict[str, Optional[str]]:
+        """Resources now in a *_FAILED status, with their reasons."""
+        resources = _list_resources(self.client, self.stack_name)
+        return dict((k, r.get("ResourceStatusReason")) for k, r in sorted(resources.items())
+                    if (r.get("ResourceStatus") or "").endswith("_FAILED"))
+
     def check_skip(self, status: str) -> None:
         """ResourcesToSkip must name resources in UPDATE_FAILED (AWS refuses others)."""
         skip = self.params["resources_to_skip"]
@@ -514,6 +522,9 @@ class Run(object):
         self.result["stack_id"] = stack["StackId"]
         self.result["initial_status"] = stack["StackStatus"]
         self.result["outputs_before"] = cfn.stack_state(stack, None)["outputs"]
+        if stack["StackStatus"].endswith("_FAILED"):
+            # For the record, and to tell which resources ContinueUpdateRollback may skip.
+            self.result["failed_resources"] = sorted(self.resource_failures())
         if self.target and self.target.get("stack_id") and self.target["stack_id"] != stack["StackId"]:
             self.module.warn("the snapshot is of an earlier stack named %s (%s); the stack was "
                              "recreated since" % (self.stack_name, self.target["stack_id"]))

@@ -305,6 +305,7 @@ def test_update_rollback_failed_continues_skipping_the_stuck_resource(sandbox, c
                                 "continue", "ContinueUpdateRollback",
                                 "UPDATE_ROLLBACK_FAILED", "UPDATE_ROLLBACK_COMPLETE")
     assert applied["resources_skipped"] == ["Resolver"]
+    assert applied["failed_resources"] == ["Resolver"]  # what was stuck when it started
     skipped = [e for e in applied["events"] if e["logical_resource_id"] == "Resolver"]
     assert skipped and "skipped" in (skipped[-1]["resource_status_reason"] or "").lower()
 
@@ -506,3 +507,28 @@ def test_role_takes_a_snapshot_when_none_exists(sandbox, cfn, run_playbook, tmp_
     res = run.result("Recover each stack")["results"][0]
     assert (res["changed"], res["action"]) == (False, "none")
     assert res["snapshot"]["source"].startswith(str(snapshots))
+
+
+def test_noecho_parameters_stay_masked_and_are_kept_on_restore(sandbox, cfn, run_playbook, take_snapshot):
+    secret_template = template("r1").replace(
+        "Parameters:\n", "Parameters:\n  ApiKey:\n    Type: String\n    NoEcho: true\n")
+    cfn.create_stack(StackName=STACK, TemplateBody=secret_template,
+                     Parameters=[{"ParameterKey": "Stage", "ParameterValue": "blue"},
+                                 {"ParameterKey": "ApiKey", "ParameterValue": "s3cr3t-value"}])
+    wait_settled(cfn, STACK)
+    snapshots = take_snapshot()
+    text = (snapshots / "latest.json").read_text()
+    assert "s3cr3t-value" not in text
+    entry = json.loads(text)["stacks"][STACK]
+    assert {"key": "ApiKey", "value": None, "masked": True} in entry["parameters"]
+
+    cfn.update_stack(StackName=STACK, TemplateBody=secret_template.replace("r1", "r2"),
+                     Parameters=[{"ParameterKey": "Stage", "ParameterValue": "green"},
+                                 {"ParameterKey": "ApiKey", "UsePreviousValue": True}])
+    wait_settled(cfn, STACK)
+    run = run_playbook(recover(snapshot_path=str(snapshots)), diff=True)
+    assert run.rc == 0, run.stdout
+    res = run.result("Recover the stack")
+    assert res["action"] == "template" and "ApiKey" not in res["changes"]["parameters"]
+    assert "s3cr3t-value" not in run.stdout and "s3cr3t-value" not in json.dumps(res)
+    assert outputs(cfn) == {"Stage": "blue", "SchemaRevision": "r1"}

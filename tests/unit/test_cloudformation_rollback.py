@@ -370,3 +370,14 @@ def test_wait_false_on_a_busy_stack_does_nothing(stubbed):
     run, _module = _run(client, wait=False)
     with pytest.raises(mod.Failed, match="wait=false, so nothing was done"):
         run.run()
+
+
+def test_noecho_parameters_are_found_in_yaml_with_short_tags_and_json():
+    yaml_body = ("Parameters:\n  ApiKey:\n    Type: String\n    NoEcho: true\n  Stage:\n    Type: String\n"
+                 "Resources:\n  T:\n    Type: AWS::SNS::Topic\n    Properties:\n      TopicName: !Sub '${Stage}-t'\n")
+    assert cfn.noecho_parameters(yaml_body) == {"ApiKey"}
+    assert cfn.noecho_parameters(json.dumps({"Parameters": {"K": {"Type": "String", "NoEcho": "true"}}})) == {"K"}
+    assert cfn.noecho_parameters("not: [valid") == set()
+    stack = _stack(params=[{"ParameterKey": "ApiKey", "ParameterValue": "leaked"},
+                           {"ParameterKey": "Stage", "ParameterValue": "blue"}])
+    assert cfn.stack_state(stack, yaml_body)["parameters"] == [p("ApiKey", None, masked=True), p("Stage", "blue")]
