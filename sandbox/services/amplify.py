@@ -65,12 +65,6 @@ def _fake_sha(*parts: str) -> str:
     return hashlib.sha1("/".join(parts).encode()).hexdigest()
 
 
-def _utc(value: Any) -> dt.datetime | None:
-    if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
-    return None
-
-
 def _error(code: str, message: str) -> ServiceError:
     return ServiceError(code, message, STATUS_BY_CODE.get(code, 400))
 

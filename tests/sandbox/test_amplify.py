@@ -28,7 +28,8 @@ def amp(sandbox: SandboxClient) -> Any:
 
 def repo_app(amp: Any, name: str = "prop-ie-app", branches: tuple[str, ...] = ("production",),
              **extra: Any) -> str:
-    app_id = amp.create_app(name=name, repository=REPO, accessToken="token", **extra)["app"]["appId"]
+    app = amp.create_app(name=name, repository=REPO, accessToken="token", **extra)["app"]
+    app_id = app["appId"]
     for branch in branches:
         amp.create_branch(appId=app_id, branchName=branch)
     return app_id
@@ -238,7 +239,8 @@ def test_retry_rebuilds_the_old_commit_and_release_builds_head(sandbox, amp):
     app_id = repo_app(amp)
     fast_jobs(sandbox, scale=0.001)
     seed(sandbox, app_id, "production", [
-        {"status": "SUCCEED", "commitId": "good1", "commitMessage": "good build", "minutes_ago": 60},
+        {"status": "SUCCEED", "commitId": "good1", "commitMessage": "good build",
+         "minutes_ago": 60},
         {"status": "SUCCEED", "commitId": "bad22", "commitMessage": "bad build", "minutes_ago": 5},
     ])
     retry = amp.start_job(appId=app_id, branchName="production", jobType="RETRY", jobId="1",
@@ -493,7 +495,8 @@ def test_new_deployment_is_refused_while_the_last_one_runs(sandbox, amp):
     fast_jobs(sandbox, scale=1.0)
     amp.start_deployment(appId=app_id, branchName="production", sourceUrl="s3://b/v1.zip")
     code, _, message = error_of(amp.create_deployment, appId=app_id, branchName="production")
-    assert code == "BadRequestException" and "The last job(deployment) 1 was not finished" in message
+    assert code == "BadRequestException"
+    assert "The last job(deployment) 1 was not finished" in message
     assert error_of(amp.start_deployment, appId=app_id, branchName="production",
                     sourceUrl="s3://b/v2.zip")[0] == "BadRequestException"
     amp.stop_job(appId=app_id, branchName="production", jobId="1")
