@@ -59,7 +59,8 @@ options:
     default: []
   amplify_max_jobs:
     description:
-      - How many of a branch's most recent jobs to search for the last successful one.
+      - Reading a branch's jobs (newest first, a page at a time) stops at the first page
+        holding a successful job, or once this many jobs were read.
     type: int
     default: 200
 extends_documentation_fragment:
@@ -127,9 +128,11 @@ snapshot:
     amplify:
       description:
         - C(app_id); C(branches) - branch name to C(exists), C(active_job_id),
-          C(last_successful_job) and C(latest_job) (each C(job_id), C(status), C(commit_id),
-          C(commit_time), C(start_time), C(end_time), C(job_type), or null);
-          C(domain) - C(domain_name), C(exists), C(status), C(sub_domains) (C(prefix), C(branch_name)).
+          C(last_successful_job) and C(latest_job) (each described as
+          C(propie.rollback.amplify_job_info) returns jobs - C(job_id), C(status), C(commit_id),
+          C(start_time), ... and the rollback classification - or null);
+          C(domain) - C(domain_name), C(exists), C(status) and C(sub_domains), a mapping of
+          prefix (V("") for the apex) to branch name.
       type: dict
     tables:
       description:
@@ -153,6 +156,7 @@ except ImportError:
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
+from ansible_collections.propie.rollback.plugins.module_utils import amplify as amp
 from ansible_collections.propie.rollback.plugins.module_utils import cloudformation as cfn
 from ansible_collections.propie.rollback.plugins.module_utils.common import aws_retry
 
@@ -160,9 +164,6 @@ if typing.TYPE_CHECKING:
     from typing import Any
     from typing import Dict
     from typing import Optional
-
-_iso = cfn.iso
-
 
 # -- CloudFormation ----------------------------------------------------------------------
 
@@ -177,60 +178,22 @@ def capture_stack(client, name: str) -> Dict[str, Any]:
 # -- Amplify -------------------------------------------------------------------------------
 
 
-def _job(summary: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
-    if not summary:
-        return None
-    return {
-        "job_id": summary.get("jobId"),
-        "status": summary.get("status"),
-        "commit_id": summary.get("commitId"),
-        "commit_time": _iso(summary.get("commitTime")),
-        "start_time": _iso(summary.get("startTime")),
-        "end_time": _iso(summary.get("endTime")),
-        "job_type": summary.get("jobType"),
-    }
-
-
-def _get_branch(client, app_id: str, branch: str) -> Optional[Dict[str, Any]]:
-    try:
-        return client.get_branch(appId=app_id, branchName=branch, aws_retry=True)["branch"]
-    except is_boto3_error_code("NotFoundException"):
-        return None
-
-
-def _jobs(client, app_id: str, branch: str, max_jobs: int):
-    """Job summaries, newest first (ListJobs' order), up to max_jobs."""
-    token = None
-    seen = 0
-    while seen < max_jobs:
-        kwargs = {"appId": app_id, "branchName": branch, "maxResults": min(50, max_jobs - seen)}
-        if token:
-            kwargs["nextToken"] = token
-        page = client.list_jobs(aws_retry=True, **kwargs)
-        for summary in page.get("jobSummaries") or []:
-            seen += 1
-            yield summary
-        token = page.get("nextToken")
-        if not token:
-            return
-
-
-def capture_branch(client, app_id: str, branch: str, max_jobs: int) -> Dict[str, Any]:
-    found = _get_branch(client, app_id, branch)
+def capture_branch(module, client, app_id: str, branch: str, max_jobs: int) -> Dict[str, Any]:
+    """The branch's latest and last successful job, described as amplify_job_info does."""
+    found = amp.get_branch(module, client, app_id, branch)
     if found is None:
         return {"exists": False, "active_job_id": None, "last_successful_job": None, "latest_job": None}
-    latest = None
-    last_ok = None
-    for summary in _jobs(client, app_id, branch, max_jobs):
-        latest = latest or summary
-        if summary.get("status") == "SUCCEED":
-            last_ok = summary
-            break
+
+    def seen_success(jobs):
+        return len(jobs) >= max_jobs or any(j.get("status") == "SUCCEED" for j in jobs)
+
+    history = amp.JobHistory(amp.list_jobs(module, client, app_id, branch, until=seen_success))
+    successful = next((j for j in history.jobs if j.get("status") == "SUCCEED"), None)
     return {
         "exists": True,
         "active_job_id": found.get("activeJobId"),
-        "last_successful_job": _job(last_ok),
-        "latest_job": _job(latest),
+        "last_successful_job": history.describe(successful),
+        "latest_job": history.describe(history.jobs[0] if history.jobs else None),
     }
 
 
@@ -238,18 +201,12 @@ def capture_domain(client, app_id: str, domain: str) -> Dict[str, Any]:
     try:
         assoc = client.get_domain_association(appId=app_id, domainName=domain, aws_retry=True)["domainAssociation"]
     except is_boto3_error_code("NotFoundException"):
-        return {"domain_name": domain, "exists": False, "status": None, "sub_domains": []}
+        return {"domain_name": domain, "exists": False, "status": None, "sub_domains": {}}
     return {
         "domain_name": domain,
         "exists": True,
         "status": assoc.get("domainStatus"),
-        "sub_domains": [
-            {
-                "prefix": sub["subDomainSetting"].get("prefix", ""),
-                "branch_name": sub["subDomainSetting"].get("branchName"),
-            }
-            for sub in assoc.get("subDomains") or []
-        ],
+        "sub_domains": amp.sub_domain_mapping(assoc),
     }
 
 
@@ -266,8 +223,8 @@ def capture_table(client, name: str) -> Dict[str, Any]:
     return {
         "exists": True,
         "pitr_status": pitr.get("PointInTimeRecoveryStatus"),
-        "earliest_restorable_time": _iso(pitr.get("EarliestRestorableDateTime")),
-        "latest_restorable_time": _iso(pitr.get("LatestRestorableDateTime")),
+        "earliest_restorable_time": cfn.iso(pitr.get("EarliestRestorableDateTime")),
+        "latest_restorable_time": cfn.iso(pitr.get("LatestRestorableDateTime")),
     }
 
 
@@ -302,7 +259,8 @@ def do(module: AnsibleAWSModule) -> None:
             amplify = {"app_id": app_id, "branches": {}, "domain": None}
             for branch in params["amplify_branches"]:
                 what = "reading Amplify branch %s of app %s" % (branch, app_id)
-                amplify["branches"][branch] = capture_branch(client, app_id, branch, params["amplify_max_jobs"])
+                amplify["branches"][branch] = capture_branch(module, client, app_id, branch,
+                                                             params["amplify_max_jobs"])
             if params["amplify_domain"]:
                 what = "reading Amplify domain %s of app %s" % (params["amplify_domain"], app_id)
                 amplify["domain"] = capture_domain(client, app_id, params["amplify_domain"])

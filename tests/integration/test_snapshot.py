@@ -114,12 +114,12 @@ def test_snapshot_captures_stacks_amplify_and_tables(sandbox, seeded, run_playbo
     assert blue["exists"] is True
     assert blue["latest_job"]["status"] == "FAILED" and blue["latest_job"]["commit_id"] == "f00dbad"
     assert blue["last_successful_job"]["status"] == "SUCCEED"
+    assert blue["last_successful_job"]["is_rollback"] is False  # classified as amplify_job_info does
     assert blue["last_successful_job"]["commit_id"] == "a1b2c34"  # Release 1.4, the newest good build
     assert amplify["branches"]["green"]["last_successful_job"]["commit_id"] == "9e9e9e1"
     domain = amplify["domain"]
     assert domain["exists"] is True and domain["domain_name"] == "prop-ie-app.com"
-    assert sorted((s["prefix"], s["branch_name"]) for s in domain["sub_domains"]) == [
-        ("", "green"), ("www", "green")]
+    assert domain["sub_domains"] == {"": "green", "www": "green"}
 
     table = doc["tables"][TABLE]
     assert table["exists"] is True and table["pitr_status"] == "ENABLED"
