@@ -16,20 +16,26 @@ from sandbox.client import SandboxClient
 
 
 def start_sandbox(time_scale: float | None = None) -> tuple[subprocess.Popen, SandboxClient]:
-    """Start `python -m sandbox serve` on a free port; return the process and a client."""
-    port_file = Path(tempfile.mkdtemp()) / "port"
+    """Start `python -m sandbox serve` on a free port; return the process and a client.
+
+    The server's output goes to a log file (a pipe nobody reads would fill up and stall it);
+    its path is in the client's `log_path` for post-mortems.
+    """
+    workdir = Path(tempfile.mkdtemp(prefix="sandbox-"))
+    port_file, log_path = workdir / "port", workdir / "server.log"
     cmd = [sys.executable, "-m", "sandbox", "serve", "--port", "0", "--port-file", str(port_file)]
     if time_scale is not None:
         cmd += ["--time-scale", str(time_scale)]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30
     while not port_file.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
-            out = proc.stdout.read().decode() if proc.stdout else ""
             proc.kill()
-            raise RuntimeError(f"sandbox did not start: {out}")
+            raise RuntimeError(f"sandbox did not start: {log_path.read_text()}")
         time.sleep(0.02)
     client = SandboxClient(f"http://127.0.0.1:{port_file.read_text()}")
+    client.log_path = log_path
     return proc, client
 
 
