@@ -40,7 +40,7 @@ def start() -> tuple[subprocess.Popen, SandboxClient, float]:
 def median_ms(fn, calls: int) -> float:
     fn()  # warm-up: first call imports the moto backend
     samples = []
-    for _ in range(calls):
+    for _call in range(calls):
         t = time.perf_counter()
         fn()
         samples.append((time.perf_counter() - t) * 1000)
@@ -53,12 +53,12 @@ def main() -> int:
     parser.add_argument("--starts", type=int, default=3)
     args = parser.parse_args()
     startups = []
-    for _ in range(args.starts):
+    for _start in range(args.starts):
         proc, client, took = start()
         startups.append(took)
         proc.terminate()
         proc.wait()
-    proc, client, _ = start()
+    proc, client, _took = start()
     try:
         ddb = client.boto3_client("dynamodb")
         ddb.create_table(TableName="bench", BillingMode="PAY_PER_REQUEST",

@@ -56,7 +56,7 @@ def credential_scope(environ: dict[str, Any]) -> tuple[str, str, str] | None:
     auth = environ.get("HTTP_AUTHORIZATION", "")
     try:
         scope = auth.split(",")[0].split()[1]
-        key, _, region, signing, _ = scope.removeprefix("Credential=").split("/")
+        key, _date, region, signing, _terminator = scope.removeprefix("Credential=").split("/")
     except (IndexError, ValueError):
         return None
     return key, region, signing
@@ -100,7 +100,7 @@ def resolve(environ: dict[str, Any]) -> ResolvedCall | None:
     scope = credential_scope(environ)
     if scope is None:
         return None
-    _, region, signing = scope
+    region, signing = scope[1], scope[2]
     service = service_from_signing_name(signing)
     if service is None:
         return None

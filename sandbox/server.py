@@ -241,7 +241,7 @@ class Sandbox:
             data = json.loads(raw) if raw.strip() else {}
         except ValueError:
             return _json(400, {"error": "control request body must be JSON"})
-        name, _, rest = route.partition("/")
+        name, _slash, rest = route.partition("/")
         self.ensure_installed(name)
         try:
             if name in self._controls:
@@ -312,7 +312,7 @@ def _make_moto_app() -> Callable[..., Iterable[bytes]]:
 def _moto_services() -> frozenset[str]:
     from moto.backend_index import backend_url_patterns
 
-    return frozenset(name for name, _ in backend_url_patterns) | {"lambda", "cloudwatch"}
+    return frozenset(name for name, _pattern in backend_url_patterns) | {"lambda", "cloudwatch"}
 
 
 def _not_implemented(call: protocol.ResolvedCall) -> WsgiResponse:

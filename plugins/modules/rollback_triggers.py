@@ -115,9 +115,9 @@ triggers:
   elements: dict
   contains:
     name: {description: Trigger name., type: str, returned: always}
-    action: {description: V(rollback) or V(alert)., type: str, returned: always}
-    state: {description: V(OK), V(BREACHING) or V(INSUFFICIENT_DATA)., type: str, returned: always}
-    value: {description: Observed value over the window, null without data., type: float, returned: always}
+    action: {description: "V(rollback) or V(alert).", type: str, returned: always}
+    state: {description: "V(OK), V(BREACHING) or V(INSUFFICIENT_DATA).", type: str, returned: always}
+    value: {description: "Observed value over the window; null without data.", type: float, returned: always}
     threshold: {description: Threshold., type: float, returned: always}
     comparison: {description: Comparison operator., type: str, returned: always}
     window: {description: Window in seconds., type: int, returned: always}

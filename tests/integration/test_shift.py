@@ -146,7 +146,7 @@ def test_no_data_is_inconclusive_and_continue_finishes(sandbox, run_playbook):
 
 
 def test_bad_triggers_are_rejected_before_traffic_moves(sandbox, run_playbook):
-    app_id, _, _ = _estate(sandbox)
+    app_id = _estate(sandbox)[0]
     seq = sandbox.last_seq()
     bad = [{"name": "rate", "action": "rollback", "threshold": 5, "window": 300,
             "metric": {"namespace": "A", "name": "x", "statistic": "Median"}}]
