@@ -225,7 +225,7 @@ class Amplify:
         if repository:
             _check_repository_auth(p)
         now = self.clock.now()
-        region_apps = [a for (r, _), a in self.apps.items() if r == call.region]
+        region_apps = [a for (r, _unused), a in self.apps.items() if r == call.region]
         if len(region_apps) >= MAX_APPS_PER_REGION:
             raise _error("LimitExceededException",
                          f"The number of apps in {call.region} would exceed the limit of "
@@ -245,7 +245,7 @@ class Amplify:
         return {"app": self._app_out(self._app(call))}
 
     def list_apps(self, call: Call) -> dict[str, Any]:
-        apps = [a for (r, _), a in self.apps.items() if r == call.region]
+        apps = [a for (r, _unused), a in self.apps.items() if r == call.region]
         page, token = _paginate(apps, call.params, lambda a: a.app_id, 100)
         return {"apps": [self._app_out(a) for a in page], **token}
 
@@ -756,13 +756,13 @@ class Amplify:
         if not found:
             raise BadControlRequest(f"no Amplify app {app_id!r}"
                                     + (f" in {region}" if region else "")
-                                    + f"; apps: {sorted(i for _, i in self.apps)}")
+                                    + f"; apps: {sorted(i for _unused, i in self.apps)}")
         return found[0]
 
     def _control_outcome(self, body: dict[str, Any]) -> dict[str, Any]:
         _only_keys(body, {"app_id", "branch_name", "status", "count", "region"},
                    "next-job-outcome")
-        _, branch = self._control_app_branch(body)
+        _unused, branch = self._control_app_branch(body)
         status = body.get("status")
         if status not in ("SUCCEED", "FAILED"):
             raise BadControlRequest(f"status must be SUCCEED or FAILED, got {status!r}")
@@ -940,7 +940,7 @@ def _sub_domain_settings(app: App, given: Any) -> list[tuple[str, str]]:
         if branch not in app.branches:
             raise _error("BadRequestException",
                          "A subdomain cannot point to a non-existent branch")
-        if any(prefix == p for p, _ in settings):
+        if any(prefix == p for p, _unused in settings):
             raise _error("BadRequestException",
                          f"Duplicate subdomain prefix {prefix!r} in subDomainSettings.")
         settings.append((prefix, branch))

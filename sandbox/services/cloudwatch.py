@@ -91,9 +91,9 @@ class SampleSet(cw_models.MetricAggregatedDatum):
                  dimensions: list[dict[str, str]], timestamp: dt.datetime | None,
                  unit: str | None) -> None:
         pairs = [(float(v), float(c)) for v, c in zip(values, counts) if float(c) > 0]
-        nums = [v for v, _ in pairs] or [0.0]
+        nums = [v for v, _unused in pairs] or [0.0]
         super().__init__(namespace, name, min_stat=min(nums), max_stat=max(nums),
-                         sample_count=sum(c for _, c in pairs),
+                         sample_count=sum(c for _unused, c in pairs),
                          sum_stat=sum(v * c for v, c in pairs),
                          dimensions=dimensions, timestamp=timestamp, unit=unit)
         self.samples = pairs
@@ -191,7 +191,7 @@ def aggregate(datums: Iterable[cw_models.MetricDatumBase]) -> Aggregate:
             agg.high = max(agg.high, v)
         if samples is not None:
             samples.extend(pairs)
-    if samples is not None and any(v < 0 for v, _ in samples):
+    if samples is not None and any(v < 0 for v, _unused in samples):
         samples = None  # AWS: no percentiles for metrics with negative values
     agg.samples = sorted(samples) if samples is not None else None
     return agg
@@ -199,7 +199,7 @@ def aggregate(datums: Iterable[cw_models.MetricDatumBase]) -> Aggregate:
 
 def _percentile(samples: list[tuple[float, float]], pct: float) -> float | None:
     """Nearest rank: the smallest value whose cumulative weight reaches pct% of the total."""
-    total = sum(w for _, w in samples)
+    total = sum(w for _unused, w in samples)
     if total <= 0:
         return None
     target = pct / 100.0 * total
@@ -214,7 +214,7 @@ def _percentile(samples: list[tuple[float, float]], pct: float) -> float | None:
 def _trimmed(samples: list[tuple[float, float]], kind: str, lo: float, hi: float,
              percent: bool) -> float | None:
     """TM/TC/TS/WM/PR over the samples inside (lo, hi] (ranks if percent, else values)."""
-    total = sum(w for _, w in samples)
+    total = sum(w for _unused, w in samples)
     if total <= 0:
         return None
     if kind == "PR":  # percentage of samples whose value lies in (lo, hi]
@@ -230,7 +230,7 @@ def _trimmed(samples: list[tuple[float, float]], kind: str, lo: float, hi: float
             overlap = min(cumulative, high_rank) - max(start, low_rank)
             if overlap > 0:
                 chosen.append((v, overlap))
-    weight = sum(w for _, w in chosen)
+    weight = sum(w for _unused, w in chosen)
     if kind == "TC":
         return weight
     if kind == "TS":
@@ -720,7 +720,7 @@ def evaluate_queries(backend: cw_models.CloudWatchBackend, queries: list[dict[st
             ms = q["MetricStat"]
             periods.append(ms["Period"])
             ref = MetricRef.from_params(ms["Metric"], ms.get("Unit"))
-            metric_values[q["Id"]], _ = metric_series(backend, ref, ms["Stat"], grid_for(ms["Period"]))
+            metric_values[q["Id"]], _unused = metric_series(backend, ref, ms["Stat"], grid_for(ms["Period"]))
     period = max(periods) if periods else max([q.get("Period") or 60 for q in queries])
     return Evaluator(queries, metric_values, grid_for(period))
 
@@ -833,7 +833,6 @@ def _add_history(alarm: cw_models.Alarm, kind: str, summary: str, data: dict[str
         "HistorySummary": summary,
         "HistoryData": json.dumps(data),
     })
-
 
 
 def _region_name(region: str) -> str:

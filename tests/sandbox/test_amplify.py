@@ -119,8 +119,8 @@ def test_get_update_and_delete_app(amp):
     app_id = manual_app(amp, branches=())
     updated = amp.update_app(appId=app_id, description="rollback target",
                              environmentVariables={"A": "1"})["app"]
-    assert (updated["description"], updated["environmentVariables"]) == ("rollback target",
-                                                                          {"A": "1"})
+    assert updated["description"] == "rollback target"
+    assert updated["environmentVariables"] == {"A": "1"}
     assert amp.delete_app(appId=app_id)["app"]["appId"] == app_id
     assert error_of(amp.get_app, appId=app_id)[:2] == ("NotFoundException", 404)
     assert error_of(amp.delete_app, appId=app_id)[:2] == ("NotFoundException", 404)
@@ -208,7 +208,7 @@ def test_job_status_is_derived_lazily_from_the_time_scale(sandbox, amp):
     assert amp.get_job(appId=app_id, branchName="production",
                        jobId="1")["job"]["summary"]["status"] == "PENDING"
     sandbox.set_time_scale(0.001)  # a scale change applies to what follows: done in 72 ms
-    job, _ = wait_job(amp, app_id, "production", "1", timeout=3)
+    job, _unused = wait_job(amp, app_id, "production", "1", timeout=3)
     assert job["summary"]["status"] == "SUCCEED"
 
 
@@ -262,7 +262,7 @@ def test_push_moves_the_head_and_starts_a_webhook_build(sandbox, amp):
     pushed = sandbox.control("POST", "amplify/push", {
         "app_id": app_id, "branch_name": "production", "commitId": "abc123",
         "commitMessage": "feature"})
-    job, _ = wait_job(amp, app_id, "production", pushed["jobId"])
+    job, _unused = wait_job(amp, app_id, "production", pushed["jobId"])
     assert (job["summary"]["jobType"], job["summary"]["commitId"]) == ("WEB_HOOK", "abc123")
     release = amp.start_job(appId=app_id, branchName="production", jobType="RELEASE")
     assert release["jobSummary"]["commitId"] == "abc123"
@@ -286,7 +286,7 @@ def test_job_reason_is_kept_on_the_wire(amp):
 
 def test_retry_errors(amp):
     app_id = repo_app(amp)
-    code, _, message = error_of(amp.start_job, appId=app_id, branchName="production",
+    code, _unused, message = error_of(amp.start_job, appId=app_id, branchName="production",
                                 jobType="RETRY")
     assert code == "BadRequestException" and "jobId" in message
     assert error_of(amp.start_job, appId=app_id, branchName="production", jobType="RETRY",
@@ -305,7 +305,7 @@ def test_release_needs_a_connected_repository(amp):
 
 def test_start_job_manual_is_rejected(amp):
     for app_id in (repo_app(amp), manual_app(amp)):
-        code, _, message = error_of(amp.start_job, appId=app_id, branchName="production",
+        code, _unused, message = error_of(amp.start_job, appId=app_id, branchName="production",
                                     jobType="MANUAL")
         assert code == "BadRequestException"
         assert "MANUAL does not support" in message and "StartDeployment" in message
@@ -317,10 +317,10 @@ def test_jobs_of_a_branch_queue_behind_each_other(sandbox, amp):
     amp.start_job(appId=app_id, branchName="production", jobType="RELEASE")
     second = amp.start_job(appId=app_id, branchName="production", jobType="RELEASE")["jobSummary"]
     assert second["status"] == "PENDING"
-    first, _ = wait_job(amp, app_id, "production", "1", until=("RUNNING",))
+    first, _unused = wait_job(amp, app_id, "production", "1", until=("RUNNING",))
     assert amp.get_job(appId=app_id, branchName="production",
                        jobId="2")["job"]["summary"]["status"] == "PENDING"
-    first, _ = wait_job(amp, app_id, "production", "1")
+    first, _unused = wait_job(amp, app_id, "production", "1")
     job2, seen = wait_job(amp, app_id, "production", "2")
     assert seen[-3:] == ["PROVISIONING", "RUNNING", "SUCCEED"]
     # Job 2 ran its 37 emulated seconds only after job 1 ended.
@@ -338,7 +338,7 @@ def test_stop_job_cancels_and_finished_jobs_cannot_be_stopped(sandbox, amp):
     job, seen = wait_job(amp, app_id, "production", "1")
     assert seen[-1] == "CANCELLED" and job["summary"]["endTime"]
     assert job["steps"][-1]["status"] == "CANCELLED"
-    code, _, message = error_of(amp.stop_job, appId=app_id, branchName="production", jobId="1")
+    code, _unused, message = error_of(amp.stop_job, appId=app_id, branchName="production", jobId="1")
     assert code == "BadRequestException" and "CANCELLED" in message
     assert error_of(amp.stop_job, appId=app_id, branchName="production", jobId="9")[0] == (
         "NotFoundException")
@@ -353,7 +353,7 @@ def test_next_job_outcome_fails_the_next_jobs(sandbox, amp):
     statuses = []
     for job_id in ("1", "2", "3"):
         amp.start_job(appId=app_id, branchName="production", jobType="RELEASE")
-        job, _ = wait_job(amp, app_id, "production", job_id)
+        job, _unused = wait_job(amp, app_id, "production", job_id)
         statuses.append(job["summary"]["status"])
         if job_id == "1":
             assert [(s["stepName"], s["status"]) for s in job["steps"]] == [("BUILD", "FAILED")]
@@ -424,7 +424,7 @@ def test_start_deployment_from_a_source_url(sandbox, amp):
                                    sourceUrl="s3://artifacts/prop-ie/v41/",
                                    sourceUrlType="BUCKET_PREFIX")["jobSummary"]
     assert (summary["jobType"], summary["status"]) == ("MANUAL", "PENDING")
-    job, _ = wait_job(amp, app_id, "production", summary["jobId"])
+    job, _unused = wait_job(amp, app_id, "production", summary["jobId"])
     assert (job["summary"]["sourceUrl"], job["summary"]["sourceUrlType"]) == (
         "s3://artifacts/prop-ie/v41/", "BUCKET_PREFIX")
     assert [s["stepName"] for s in job["steps"]] == ["DEPLOY"]  # nothing is built
@@ -464,7 +464,7 @@ def test_create_deployment_then_start_it(sandbox, amp):
     started = amp.start_deployment(appId=app_id, branchName="production",
                                    jobId=created["jobId"])["jobSummary"]
     assert (started["jobId"], started["status"]) == ("1", "PENDING")
-    job, _ = wait_job(amp, app_id, "production", "1")
+    job, _unused = wait_job(amp, app_id, "production", "1")
     assert job["summary"]["status"] == "SUCCEED" and "sourceUrl" not in job["summary"]
     # A started deployment cannot be started again.
     assert error_of(amp.start_deployment, appId=app_id, branchName="production",
@@ -476,7 +476,7 @@ def test_create_deployment_then_start_it(sandbox, amp):
 
 def test_deployment_argument_errors(amp):
     app_id = manual_app(amp)
-    code, _, message = error_of(amp.start_deployment, appId=app_id, branchName="production")
+    code, _unused, message = error_of(amp.start_deployment, appId=app_id, branchName="production")
     assert (code, message) == ("BadRequestException",
                                "Must specify jobId or sourceUrl for StartDeploymentRequest.")
     assert error_of(amp.start_deployment, appId=app_id, branchName="production", jobId="1",
@@ -494,7 +494,7 @@ def test_new_deployment_is_refused_while_the_last_one_runs(sandbox, amp):
     app_id = manual_app(amp)
     fast_jobs(sandbox, scale=1.0)
     amp.start_deployment(appId=app_id, branchName="production", sourceUrl="s3://b/v1.zip")
-    code, _, message = error_of(amp.create_deployment, appId=app_id, branchName="production")
+    code, _unused, message = error_of(amp.create_deployment, appId=app_id, branchName="production")
     assert code == "BadRequestException"
     assert "The last job(deployment) 1 was not finished" in message
     assert error_of(amp.start_deployment, appId=app_id, branchName="production",
@@ -510,7 +510,7 @@ def test_created_deployment_expires_after_eight_hours(sandbox, amp):
     created = amp.create_deployment(appId=app_id, branchName="production")
     sandbox.set_time_scale(0.00001)  # 8 emulated hours = 0.29 real seconds
     time.sleep(0.4)
-    code, _, message = error_of(amp.start_deployment, appId=app_id, branchName="production",
+    code, _unused, message = error_of(amp.start_deployment, appId=app_id, branchName="production",
                                 jobId=created["jobId"])
     assert code == "BadRequestException" and "8 hours" in message
     assert amp.get_job(appId=app_id, branchName="production",
@@ -585,7 +585,7 @@ def test_domain_update_replaces_sub_domains_and_is_refused_while_updating(sandbo
 
 def test_sub_domain_cannot_point_to_a_missing_branch(sandbox, amp):
     app_id = domain_app(amp)
-    code, _, message = error_of(amp.create_domain_association, appId=app_id,
+    code, _unused, message = error_of(amp.create_domain_association, appId=app_id,
                                 domainName="prop-ie-app.com",
                                 subDomainSettings=[{"prefix": "", "branchName": "blue"}])
     assert (code, message) == ("BadRequestException",
@@ -616,7 +616,7 @@ def test_domain_not_found_and_duplicate_errors(sandbox, amp):
     assert error_of(amp.create_domain_association, appId=app_id, domainName="prop-ie-app.com",
                     subDomainSettings=settings)[0] == "BadRequestException"
     other = repo_app(amp, name="other")
-    code, _, message = error_of(amp.create_domain_association, appId=other,
+    code, _unused, message = error_of(amp.create_domain_association, appId=other,
                                 domainName="prop-ie-app.com", subDomainSettings=settings)
     assert code == "BadRequestException" and "another Amplify app" in message
     deleted = amp.delete_domain_association(appId=app_id, domainName="prop-ie-app.com")
@@ -666,7 +666,7 @@ def test_tags_on_apps_and_branches(amp):
 
 
 def test_unimplemented_operation_answers_not_implemented(amp):
-    code, status, _ = error_of(amp.list_webhooks, appId=PROP_IE_APP_ID)
+    code, status, _unused = error_of(amp.list_webhooks, appId=PROP_IE_APP_ID)
     assert (code, status) == ("NotImplemented", 501)
 
 

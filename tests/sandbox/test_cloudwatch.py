@@ -26,8 +26,8 @@ def _minute(minutes_ago: int) -> dt.datetime:
 
 
 def _put(cw, name: str, value: float | None = None, stamp: dt.datetime | None = None,
-         dims=DIMS, **extra) -> None:
-    datum = {"MetricName": name, "Dimensions": dims, **extra}
+         dims=None, **extra) -> None:
+    datum = {"MetricName": name, "Dimensions": DIMS if dims is None else dims, **extra}
     if value is not None:
         datum["Value"] = value
     if stamp is not None:
@@ -149,7 +149,7 @@ def test_large_put_metric_data_is_stored_even_when_compressed(sandbox):
     stamp = _minute(2)
     # Over 10 KiB, so botocore gzips the request body.
     data = [{"MetricName": "Bulk", "Dimensions": DIMS, "Timestamp": stamp,
-             "Values": [float(v) for v in range(150)]} for _ in range(10)]
+             "Values": [float(v) for v in range(150)]} for _unused in range(10)]
     cw.put_metric_data(Namespace=NS, MetricData=data)
     [point] = cw.get_metric_statistics(
         Namespace=NS, MetricName="Bulk", Dimensions=DIMS, StartTime=_now() - dt.timedelta(minutes=10),
@@ -423,7 +423,7 @@ def test_actions_disabled_changes_state_without_notifying(sandbox, alerts):
 
 
 def test_update_keeps_state_and_history(sandbox, alerts):
-    topic, _ = alerts
+    topic, _unused = alerts
     cw = sandbox.boto3_client("cloudwatch")
     _put_error_rate_alarm(cw, topic)
     cw.set_alarm_state(AlarmName="error-rate", StateValue="ALARM", StateReason="drill")
