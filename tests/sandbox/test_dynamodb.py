@@ -1,0 +1,555 @@
+"""DynamoDB point-in-time recovery fidelity of the sandbox, through boto3 over HTTP.
+
+Asserts AWS's documented behaviour of RestoreTableToPointInTime, UpdateContinuousBackups
+and DescribeContinuousBackups (error codes from botocore's model, TableDescription shapes).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from sandbox.client import SandboxClient
+
+HOUR = 3600
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def error_code(err: pytest.ExceptionInfo[ClientError]) -> str:
+    return err.value.response["Error"]["Code"]
+
+
+def backdate(sandbox: SandboxClient, seconds: float) -> None:
+    sandbox.control("POST", "dynamodb/backdate", {"seconds": seconds})
+
+
+def create_table(ddb: Any, name: str, range_key: bool = False, **extra: Any) -> None:
+    keys = [{"AttributeName": "pk", "KeyType": "HASH"}]
+    attrs = [{"AttributeName": "pk", "AttributeType": "S"}]
+    if range_key:
+        keys.append({"AttributeName": "sk", "KeyType": "RANGE"})
+        attrs.append({"AttributeName": "sk", "AttributeType": "S"})
+    attrs += extra.pop("ExtraAttributes", [])
+    extra.setdefault("BillingMode", "PAY_PER_REQUEST")
+    ddb.create_table(TableName=name, KeySchema=keys, AttributeDefinitions=attrs, **extra)
+
+
+def enable_pitr(ddb: Any, name: str) -> dict[str, Any]:
+    out = ddb.update_continuous_backups(
+        TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+    return out["ContinuousBackupsDescription"]
+
+
+def put(ddb: Any, table: str, pk: str, value: str, sk: str | None = None) -> None:
+    item = {"pk": {"S": pk}, "v": {"S": value}}
+    if sk is not None:
+        item["sk"] = {"S": sk}
+    ddb.put_item(TableName=table, Item=item)
+
+
+def scan_values(ddb: Any, table: str) -> dict[tuple[str, ...], str]:
+    out: dict[tuple[str, ...], str] = {}
+    for page in ddb.get_paginator("scan").paginate(TableName=table):
+        for item in page["Items"]:
+            key = (item["pk"]["S"],) + ((item["sk"]["S"],) if "sk" in item else ())
+            out[key] = item["v"]["S"]
+    return out
+
+
+def wait_active(ddb: Any, table: str) -> dict[str, Any]:
+    ddb.get_waiter("table_exists").wait(TableName=table,
+                                        WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
+    return ddb.describe_table(TableName=table)["Table"]
+
+
+@pytest.fixture
+def ddb(sandbox: SandboxClient) -> Any:
+    sandbox.set_time_scale(0.01)
+    sandbox.control("POST", "dynamodb/config", {"restore_seconds": 0})
+    return sandbox.boto3_client("dynamodb")
+
+
+def seed_hour_of_history(sandbox: SandboxClient, ddb: Any, table: str) -> dt.datetime:
+    """a,b,c written an hour ago; half an hour ago a updated, b deleted, d added.
+
+    Returns a moment between the two (45 minutes ago).
+    """
+    backdate(sandbox, HOUR)
+    enable_pitr(ddb, table)
+    for pk in "abc":
+        put(ddb, table, pk, "v1", sk="s")
+    backdate(sandbox, HOUR / 2)
+    ddb.update_item(TableName=table, Key={"pk": {"S": "a"}, "sk": {"S": "s"}},
+                    UpdateExpression="SET v = :v", ExpressionAttributeValues={":v": {"S": "v2"}})
+    ddb.delete_item(TableName=table, Key={"pk": {"S": "b"}, "sk": {"S": "s"}})
+    put(ddb, table, "d", "v1", sk="s")
+    backdate(sandbox, 0)
+    return utcnow() - dt.timedelta(minutes=45)
+
+
+def test_restore_to_past_time_returns_the_data_as_it_was(sandbox: SandboxClient, ddb: Any) -> None:
+    create_table(ddb, "orders", range_key=True)
+    past = seed_hour_of_history(sandbox, ddb, "orders")
+    put(ddb, "orders", "e", "v1", sk="s")  # written now: after every restore point below
+
+    out = ddb.restore_table_to_point_in_time(
+        SourceTableName="orders", TargetTableName="orders-past", RestoreDateTime=past)
+    summary = out["TableDescription"]["RestoreSummary"]
+    assert abs((summary["RestoreDateTime"] - past).total_seconds()) < 0.01
+    wait_active(ddb, "orders-past")
+    # later update undone, later delete present again, later puts absent
+    assert scan_values(ddb, "orders-past") == {("a", "s"): "v1", ("b", "s"): "v1",
+                                               ("c", "s"): "v1"}
+
+    ddb.restore_table_to_point_in_time(
+        SourceTableName="orders", TargetTableName="orders-latest", UseLatestRestorableTime=True)
+    wait_active(ddb, "orders-latest")
+    # the latest restorable time is 3 s (300 s * 0.01) ago: 'e' is too recent to be in it
+    assert scan_values(ddb, "orders-latest") == {("a", "s"): "v2", ("c", "s"): "v1",
+                                                 ("d", "s"): "v1"}
+    assert scan_values(ddb, "orders") == {("a", "s"): "v2", ("c", "s"): "v1",
+                                          ("d", "s"): "v1", ("e", "s"): "v1"}
+
+
+def test_history_covers_every_write_path_in_real_time(sandbox: SandboxClient, ddb: Any) -> None:
+    create_table(ddb, "tbl")
+    enable_pitr(ddb, "tbl")
+    ddb.batch_write_item(RequestItems={"tbl": [
+        {"PutRequest": {"Item": {"pk": {"S": k}, "v": {"S": "v1"}}}} for k in "abcdef"]})
+    ddb.execute_statement(Statement="UPDATE tbl SET v='v1p' WHERE pk='f'")
+    time.sleep(0.05)
+    before = utcnow()
+    time.sleep(0.05)
+    ddb.batch_write_item(RequestItems={"tbl": [{"DeleteRequest": {"Key": {"pk": {"S": "a"}}}},
+                                             {"PutRequest": {"Item": {"pk": {"S": "b"},
+                                                                      "v": {"S": "v2"}}}}]})
+    ddb.transact_write_items(TransactItems=[
+        {"Put": {"TableName": "tbl", "Item": {"pk": {"S": "g"}, "v": {"S": "v1"}}}},
+        {"Update": {"TableName": "tbl", "Key": {"pk": {"S": "c"}},
+                    "UpdateExpression": "SET v = :v",
+                    "ExpressionAttributeValues": {":v": {"S": "v2"}}}},
+        {"Delete": {"TableName": "tbl", "Key": {"pk": {"S": "d"}}}},
+    ])
+    ddb.update_item(TableName="tbl", Key={"pk": {"S": "h"}}, UpdateExpression="SET v = :v",
+                    ExpressionAttributeValues={":v": {"S": "v1"}})  # upsert of a new item
+    ddb.execute_statement(Statement="DELETE FROM tbl WHERE pk='e'")
+    ddb.execute_statement(Statement="UPDATE tbl SET v='v2' WHERE pk='f'")
+    after = utcnow()
+    time.sleep(3.2)  # let the latest restorable time (3 s behind now) pass `after`
+
+    ddb.restore_table_to_point_in_time(SourceTableName="tbl", TargetTableName="tbl-before",
+                                       RestoreDateTime=before)
+    ddb.restore_table_to_point_in_time(SourceTableName="tbl", TargetTableName="tbl-after",
+                                       RestoreDateTime=after)
+    wait_active(ddb, "tbl-before")
+    wait_active(ddb, "tbl-after")
+    assert scan_values(ddb, "tbl-before") == {("a",): "v1", ("b",): "v1", ("c",): "v1",
+                                            ("d",): "v1", ("e",): "v1", ("f",): "v1p"}
+    assert scan_values(ddb, "tbl-after") == scan_values(ddb, "tbl") == {
+        ("b",): "v2", ("c",): "v2", ("f",): "v2", ("g",): "v1", ("h",): "v1"}
+
+
+def test_cancelled_and_failed_writes_leave_no_history(sandbox: SandboxClient, ddb: Any) -> None:
+    create_table(ddb, "tbl")
+    backdate(sandbox, HOUR)
+    enable_pitr(ddb, "tbl")
+    put(ddb, "tbl", "x", "v1")
+    backdate(sandbox, 0)
+    with pytest.raises(ClientError) as err:
+        ddb.transact_write_items(TransactItems=[
+            {"Update": {"TableName": "tbl", "Key": {"pk": {"S": "x"}},
+                        "UpdateExpression": "SET v = :v",
+                        "ExpressionAttributeValues": {":v": {"S": "cancelled"}}}},
+            {"Put": {"TableName": "tbl", "Item": {"pk": {"S": "y"}, "v": {"S": "cancelled"}},
+                     "ConditionExpression": "attribute_exists(pk)"}},
+        ])
+    assert error_code(err) == "TransactionCanceledException"
+    with pytest.raises(ClientError) as err:
+        ddb.update_item(TableName="tbl", Key={"pk": {"S": "x"}}, UpdateExpression="SET v = :v",
+                        ConditionExpression="v = :other",
+                        ExpressionAttributeValues={":v": {"S": "failed"},
+                                                   ":other": {"S": "nope"}})
+    assert error_code(err) == "ConditionalCheckFailedException"
+    ddb.restore_table_to_point_in_time(SourceTableName="tbl", TargetTableName="tbl2",
+                                       UseLatestRestorableTime=True)
+    wait_active(ddb, "tbl2")
+    assert scan_values(ddb, "tbl2") == scan_values(ddb, "tbl") == {("x",): "v1"}
+
+
+def test_continuous_backups_window_lags_by_scaled_five_minutes(sandbox: SandboxClient,
+                                                              ddb: Any) -> None:
+    create_table(ddb, "tbl")
+    assert ddb.describe_continuous_backups(TableName="tbl")["ContinuousBackupsDescription"] == {
+        "ContinuousBackupsStatus": "ENABLED",
+        "PointInTimeRecoveryDescription": {"PointInTimeRecoveryStatus": "DISABLED"}}
+    enabled_at = utcnow()
+    desc = enable_pitr(ddb, "tbl")["PointInTimeRecoveryDescription"]
+    assert desc["PointInTimeRecoveryStatus"] == "ENABLED"
+    assert desc["RecoveryPeriodInDays"] == 35
+    assert abs((desc["EarliestRestorableDateTime"] - enabled_at).total_seconds()) <= 1.1
+    # Just enabled: nothing restorable yet but the moment of enabling.
+    assert desc["LatestRestorableDateTime"] == desc["EarliestRestorableDateTime"]
+
+    time.sleep(4.2)
+    desc = ddb.describe_continuous_backups(TableName="tbl")["ContinuousBackupsDescription"]
+    pitr = desc["PointInTimeRecoveryDescription"]
+    lag = (utcnow() - pitr["LatestRestorableDateTime"]).total_seconds()
+    assert 3 <= lag <= 3.5  # 300 s * 0.01
+
+    sandbox.set_time_scale(1)
+    backdate(sandbox, HOUR)
+    create_table(ddb, "tbl1")
+    enable_pitr(ddb, "tbl1")
+    pitr = ddb.describe_continuous_backups(TableName="tbl1")[
+        "ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
+    assert 300 <= (utcnow() - pitr["LatestRestorableDateTime"]).total_seconds() <= 302
+    assert HOUR <= (utcnow() - pitr["EarliestRestorableDateTime"]).total_seconds() <= HOUR + 2
+
+    # Disabling drops the window; re-enabling starts it again from now.
+    backdate(sandbox, 0)
+    ddb.update_continuous_backups(
+        TableName="tbl1", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": False})
+    pitr = ddb.describe_continuous_backups(TableName="tbl1")[
+        "ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
+    assert pitr == {"PointInTimeRecoveryStatus": "DISABLED"}
+    pitr = ddb.update_continuous_backups(TableName="tbl1", PointInTimeRecoverySpecification={
+        "PointInTimeRecoveryEnabled": True, "RecoveryPeriodInDays": 7})[
+        "ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
+    assert pitr["RecoveryPeriodInDays"] == 7
+    assert (utcnow() - pitr["EarliestRestorableDateTime"]).total_seconds() <= 1.1
+
+
+def test_continuous_backups_errors(sandbox: SandboxClient, ddb: Any) -> None:
+    with pytest.raises(ClientError) as err:
+        ddb.describe_continuous_backups(TableName="missing")
+    assert error_code(err) == "TableNotFoundException"
+    with pytest.raises(ClientError) as err:
+        enable_pitr(ddb, "missing")
+    assert error_code(err) == "TableNotFoundException"
+    create_table(ddb, "tbl")
+    with pytest.raises(ClientError) as err:
+        ddb.update_continuous_backups(TableName="tbl", PointInTimeRecoverySpecification={
+            "PointInTimeRecoveryEnabled": True, "RecoveryPeriodInDays": 36})
+    assert error_code(err) == "ValidationException"
+
+
+def test_restore_errors_use_aws_codes(sandbox: SandboxClient, ddb: Any) -> None:
+    create_table(ddb, "nopitr")
+    with pytest.raises(ClientError) as err:
+        ddb.restore_table_to_point_in_time(SourceTableName="nopitr", TargetTableName="xx1",
+                                           UseLatestRestorableTime=True)
+    assert error_code(err) == "PointInTimeRecoveryUnavailableException"
+
+    with pytest.raises(ClientError) as err:
+        ddb.restore_table_to_point_in_time(SourceTableName="missing", TargetTableName="xx1",
+                                           UseLatestRestorableTime=True)
+    assert error_code(err) == "TableNotFoundException"  # botocore's model for a missing source
+
+    create_table(ddb, "src")
+    backdate(sandbox, 600)
+    desc = enable_pitr(ddb, "src")["PointInTimeRecoveryDescription"]
+    backdate(sandbox, 0)
+    earliest = desc["EarliestRestorableDateTime"]
+    for when in (earliest - dt.timedelta(seconds=1), utcnow(),
+                 utcnow() + dt.timedelta(minutes=1)):
+        with pytest.raises(ClientError) as err:
+            ddb.restore_table_to_point_in_time(SourceTableName="src", TargetTableName="xx1",
+                                               RestoreDateTime=when)
+        assert error_code(err) == "InvalidRestoreTimeException", when
+    # the window's own edges, as DescribeContinuousBackups reports them, are restorable
+    ddb.restore_table_to_point_in_time(SourceTableName="src", TargetTableName="x-earliest",
+                                       RestoreDateTime=earliest)
+
+    with pytest.raises(ClientError) as err:
+        ddb.restore_table_to_point_in_time(SourceTableName="src", TargetTableName="nopitr",
+                                           UseLatestRestorableTime=True)
+    assert error_code(err) == "TableAlreadyExistsException"
+
+    sandbox.control("POST", "dynamodb/config", {"restore_seconds": 600})
+    ddb.restore_table_to_point_in_time(SourceTableName="src", TargetTableName="slow",
+                                       UseLatestRestorableTime=True)
+    with pytest.raises(ClientError) as err:  # target still being created
+        ddb.restore_table_to_point_in_time(SourceTableName="src", TargetTableName="slow",
+                                           UseLatestRestorableTime=True)
+    assert error_code(err) == "TableInUseException"
+
+    for both_or_neither in ({}, {"UseLatestRestorableTime": True, "RestoreDateTime": utcnow()}):
+        with pytest.raises(ClientError) as err:
+            ddb.restore_table_to_point_in_time(SourceTableName="src", TargetTableName="xx2",
+                                               **both_or_neither)
+        assert error_code(err) == "ValidationException"
+
+
+def test_restore_by_source_arn(sandbox: SandboxClient, ddb: Any) -> None:
+    create_table(ddb, "src")
+    backdate(sandbox, 60)
+    enable_pitr(ddb, "src")
+    put(ddb, "src", "a", "v1")
+    backdate(sandbox, 0)
+    arn = ddb.describe_table(TableName="src")["Table"]["TableArn"]
+    out = ddb.restore_table_to_point_in_time(SourceTableArn=arn, TargetTableName="dst",
+                                             UseLatestRestorableTime=True)
+    assert out["TableDescription"]["RestoreSummary"]["SourceTableArn"] == arn
+    wait_active(ddb, "dst")
+    assert scan_values(ddb, "dst") == {("a",): "v1"}
+
+
+def test_restored_table_is_creating_then_active(sandbox: SandboxClient, ddb: Any) -> None:
+    sandbox.control("POST", "dynamodb/config", {"restore_seconds": 200})  # 2 s at scale 0.01
+    create_table(ddb, "src")
+    backdate(sandbox, 60)
+    enable_pitr(ddb, "src")
+    put(ddb, "src", "a", "v1")
+    backdate(sandbox, 0)
+    started = time.monotonic()
+    out = ddb.restore_table_to_point_in_time(SourceTableName="src", TargetTableName="dst",
+                                             UseLatestRestorableTime=True)["TableDescription"]
+    assert out["TableStatus"] == "CREATING"
+    assert out["RestoreSummary"]["RestoreInProgress"] is True
+    table = ddb.describe_table(TableName="dst")["Table"]
+    assert table["TableStatus"] == "CREATING"
+    assert "dst" in ddb.list_tables()["TableNames"]
+
+    # A table that is not ACTIVE refuses data-plane calls with ResourceNotFoundException.
+    calls = [
+        lambda: ddb.get_item(TableName="dst", Key={"pk": {"S": "a"}}),
+        lambda: put(ddb, "dst", "b", "v1"),
+        lambda: ddb.scan(TableName="dst"),
+        lambda: ddb.query(TableName="dst", KeyConditionExpression="pk = :p",
+                          ExpressionAttributeValues={":p": {"S": "a"}}),
+        lambda: ddb.batch_write_item(RequestItems={"dst": [
+            {"PutRequest": {"Item": {"pk": {"S": "b"}}}}]}),
+        lambda: ddb.transact_write_items(TransactItems=[
+            {"Put": {"TableName": "dst", "Item": {"pk": {"S": "b"}}}}]),
+        lambda: ddb.execute_statement(Statement="SELECT * FROM dst"),
+    ]
+    for call in calls:
+        with pytest.raises(ClientError) as err:
+            call()
+        assert error_code(err) == "ResourceNotFoundException"
+    with pytest.raises(ClientError) as err:
+        ddb.delete_table(TableName="dst")
+    assert error_code(err) == "ResourceInUseException"
+    with pytest.raises(ClientError) as err:
+        enable_pitr(ddb, "dst")
+    assert error_code(err) == "ContinuousBackupsUnavailableException"
+
+    table = wait_active(ddb, "dst")
+    assert time.monotonic() - started >= 1.9
+    assert table["TableStatus"] == "ACTIVE"
+    assert table["RestoreSummary"]["RestoreInProgress"] is False
+    assert ddb.get_item(TableName="dst", Key={"pk": {"S": "a"}})["Item"]["v"] == {"S": "v1"}
+    put(ddb, "dst", "b", "v1")
+    ddb.delete_table(TableName="dst")
+
+
+def test_settings_aws_does_not_restore_are_absent(sandbox: SandboxClient, ddb: Any) -> None:
+    create_table(ddb, "src", Tags=[{"Key": "team", "Value": "propie"}],
+                 StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+                 DeletionProtectionEnabled=True)
+    ddb.update_time_to_live(TableName="src", TimeToLiveSpecification={
+        "Enabled": True, "AttributeName": "expires"})
+    backdate(sandbox, 60)
+    enable_pitr(ddb, "src")
+    backdate(sandbox, 0)
+    restore_at = utcnow() - dt.timedelta(seconds=30)
+    ddb.restore_table_to_point_in_time(SourceTableName="src", TargetTableName="dst",
+                                       RestoreDateTime=restore_at)
+    table = wait_active(ddb, "dst")
+    assert table["RestoreSummary"]["SourceTableArn"] == ddb.describe_table(
+        TableName="src")["Table"]["TableArn"]
+    assert abs((table["RestoreSummary"]["RestoreDateTime"] - restore_at).total_seconds()) < 0.01
+    assert "StreamSpecification" not in table and "LatestStreamArn" not in table
+    assert table["DeletionProtectionEnabled"] is False
+    assert ddb.list_tags_of_resource(ResourceArn=table["TableArn"])["Tags"] == []
+    ttl = ddb.describe_time_to_live(TableName="dst")["TimeToLiveDescription"]
+    assert ttl["TimeToLiveStatus"] == "DISABLED"
+    backups = ddb.describe_continuous_backups(TableName="dst")["ContinuousBackupsDescription"]
+    assert backups["PointInTimeRecoveryDescription"] == {"PointInTimeRecoveryStatus": "DISABLED"}
+    # ... while the source keeps all of them
+    assert ddb.describe_table(TableName="src")["Table"]["DeletionProtectionEnabled"] is True
+
+
+def test_sse_override_is_reflected(sandbox: SandboxClient, ddb: Any) -> None:
+    create_table(ddb, "plain")
+    create_table(ddb, "kms", SSESpecification={"Enabled": True, "SSEType": "KMS"})
+    backdate(sandbox, 60)
+    enable_pitr(ddb, "plain")
+    enable_pitr(ddb, "kms")
+    backdate(sandbox, 0)
+
+    def restored_sse(source: str, target: str, **override: Any) -> dict[str, Any] | None:
+        ddb.restore_table_to_point_in_time(SourceTableName=source, TargetTableName=target,
+                                           UseLatestRestorableTime=True, **override)
+        return wait_active(ddb, target).get("SSEDescription")
+
+    sse = restored_sse("plain", "plain-kms", SSESpecificationOverride={"Enabled": True})
+    assert sse["Status"] == "ENABLED" and sse["SSEType"] == "KMS"
+    assert sse["KMSMasterKeyArn"].startswith("arn:aws:kms:us-east-1:123456789012:key/")
+    assert restored_sse("plain", "plain-same") is None  # AWS owned key, as the source
+    assert restored_sse("kms", "kms-same")["SSEType"] == "KMS"  # inherited from the source
+    assert restored_sse("kms", "kms-owned", SSESpecificationOverride={"Enabled": False}) is None
+
+    kms = sandbox.boto3_client("kms")
+    key = kms.create_key(Description="restore key")["KeyMetadata"]
+    kms.create_alias(AliasName="alias/restore", TargetKeyId=key["KeyId"])
+    sse = restored_sse("plain", "plain-cmk", SSESpecificationOverride={
+        "Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": "alias/restore"})
+    assert sse["KMSMasterKeyArn"] == key["Arn"]
+
+
+def test_indexes_and_capacity_are_carried_with_overrides(sandbox: SandboxClient,
+                                                         ddb: Any) -> None:
+    gsi = {"IndexName": "by-status",
+           "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"}],
+           "Projection": {"ProjectionType": "ALL"},
+           "ProvisionedThroughput": {"ReadCapacityUnits": 3, "WriteCapacityUnits": 4}}
+    gsi2 = {**gsi, "IndexName": "by-owner",
+            "KeySchema": [{"AttributeName": "owner", "KeyType": "HASH"}]}
+    lsi = {"IndexName": "by-created",
+           "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"},
+                         {"AttributeName": "created", "KeyType": "RANGE"}],
+           "Projection": {"ProjectionType": "KEYS_ONLY"}}
+    create_table(ddb, "src", range_key=True, BillingMode="PROVISIONED",
+                 ProvisionedThroughput={"ReadCapacityUnits": 5, "WriteCapacityUnits": 6},
+                 GlobalSecondaryIndexes=[gsi, gsi2], LocalSecondaryIndexes=[lsi],
+                 ExtraAttributes=[{"AttributeName": n, "AttributeType": "S"}
+                                  for n in ("status", "owner", "created")])
+    backdate(sandbox, 60)
+    enable_pitr(ddb, "src")
+    ddb.put_item(TableName="src", Item={"pk": {"S": "a"}, "sk": {"S": "1"}, "v": {"S": "v1"},
+                                        "status": {"S": "open"}, "owner": {"S": "ann"},
+                                        "created": {"S": "2026"}})
+    backdate(sandbox, 0)
+
+    ddb.restore_table_to_point_in_time(SourceTableName="src", TargetTableName="same",
+                                       UseLatestRestorableTime=True)
+    table = wait_active(ddb, "same")
+    source = ddb.describe_table(TableName="src")["Table"]
+    assert table["KeySchema"] == source["KeySchema"]
+    assert sorted(table["AttributeDefinitions"], key=str) == sorted(
+        source["AttributeDefinitions"], key=str)
+    assert {g["IndexName"] for g in table["GlobalSecondaryIndexes"]} == {"by-status", "by-owner"}
+    assert [i["IndexName"] for i in table["LocalSecondaryIndexes"]] == ["by-created"]
+    assert table["BillingModeSummary"]["BillingMode"] == "PROVISIONED"
+    assert table["ProvisionedThroughput"]["ReadCapacityUnits"] == 5
+    assert table["ProvisionedThroughput"]["WriteCapacityUnits"] == 6
+    hits = ddb.query(TableName="same", IndexName="by-status",
+                     KeyConditionExpression="#s = :s", ExpressionAttributeNames={"#s": "status"},
+                     ExpressionAttributeValues={":s": {"S": "open"}})["Items"]
+    assert [h["pk"]["S"] for h in hits] == ["a"]
+
+    ddb.restore_table_to_point_in_time(
+        SourceTableName="src", TargetTableName="slim", UseLatestRestorableTime=True,
+        BillingModeOverride="PAY_PER_REQUEST",
+        GlobalSecondaryIndexOverride=[{k: v for k, v in gsi.items()
+                                       if k != "ProvisionedThroughput"}],
+        LocalSecondaryIndexOverride=[])
+    table = wait_active(ddb, "slim")
+    assert [g["IndexName"] for g in table["GlobalSecondaryIndexes"]] == ["by-status"]
+    assert not table.get("LocalSecondaryIndexes")
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert {a["AttributeName"] for a in table["AttributeDefinitions"]} == {"pk", "sk", "status"}
+
+    ddb.restore_table_to_point_in_time(
+        SourceTableName="src", TargetTableName="bigger", UseLatestRestorableTime=True,
+        ProvisionedThroughputOverride={"ReadCapacityUnits": 50, "WriteCapacityUnits": 60})
+    table = wait_active(ddb, "bigger")
+    assert table["ProvisionedThroughput"]["ReadCapacityUnits"] == 50
+
+    with pytest.raises(ClientError) as err:  # overrides must name existing indexes
+        ddb.restore_table_to_point_in_time(
+            SourceTableName="src", TargetTableName="bad", UseLatestRestorableTime=True,
+            GlobalSecondaryIndexOverride=[{**gsi, "IndexName": "nope"}])
+    assert error_code(err) == "ValidationException"
+
+
+def test_control_routes_validate_and_reset(sandbox: SandboxClient) -> None:
+    assert sandbox.control("GET", "dynamodb") == {
+        "restore_seconds": 60.0, "backdate_seconds": 0.0, "time_scale": 1.0}
+    for route, body in (("config", {"restore_seconds": -1}), ("config", {"restore_seconds": "1"}),
+                        ("config", {"restore": 5}), ("backdate", {"seconds": True}),
+                        ("backdate", {"seconds": -5}), ("backdate", {}),
+                        ("backdate", {"seconds": 10**9}), ("nope", {})):
+        with pytest.raises(RuntimeError, match="400") as err:
+            sandbox.control("POST", f"dynamodb/{route}", body)
+        assert "error" in str(err.value)
+    state = sandbox.control("POST", "dynamodb/backdate", {"seconds": 90})
+    assert state["backdate_seconds"] == 90
+    assert sandbox.control("POST", "dynamodb/config", {"restore_seconds": 5})[
+        "restore_seconds"] == 5
+    sandbox.reset()
+    assert sandbox.control("GET", "dynamodb") == {
+        "restore_seconds": 60.0, "backdate_seconds": 0.0, "time_scale": 1.0}
+
+
+def test_backdate_records_writes_in_the_past(sandbox: SandboxClient, ddb: Any) -> None:
+    backdate(sandbox, 2 * HOUR)
+    create_table(ddb, "tbl")
+    assert (utcnow() - ddb.describe_table(TableName="tbl")["Table"][
+        "CreationDateTime"]).total_seconds() >= 2 * HOUR - 1
+    desc = enable_pitr(ddb, "tbl")["PointInTimeRecoveryDescription"]
+    put(ddb, "tbl", "a", "v1")
+    backdate(sandbox, HOUR)
+    put(ddb, "tbl", "a", "v2")
+    backdate(sandbox, 0)  # off: writes happen now again
+    put(ddb, "tbl", "a", "v3")
+    assert 2 * HOUR <= (utcnow() - desc["EarliestRestorableDateTime"]).total_seconds() <= 2 * HOUR + 2
+    expectations = {"at-90min": (90, "v1"), "at-150min": (150, None),
+                    "at-119min": (119, "v1"), "at-30min": (30, "v2")}
+    for target, (minutes, _) in expectations.items():
+        if minutes * 60 > 2 * HOUR:
+            with pytest.raises(ClientError) as err:  # before PITR was (back-dated) enabled
+                ddb.restore_table_to_point_in_time(
+                    SourceTableName="tbl", TargetTableName=target,
+                    RestoreDateTime=utcnow() - dt.timedelta(minutes=minutes))
+            assert error_code(err) == "InvalidRestoreTimeException"
+            continue
+        ddb.restore_table_to_point_in_time(
+            SourceTableName="tbl", TargetTableName=target,
+            RestoreDateTime=utcnow() - dt.timedelta(minutes=minutes))
+    for target, (minutes, value) in expectations.items():
+        if value is not None:
+            wait_active(ddb, target)
+            assert scan_values(ddb, target) == {("a",): value}, target
+    assert scan_values(ddb, "tbl") == {("a",): "v3"}
+
+
+def test_large_table_restore_is_fast(sandbox: SandboxClient, ddb: Any) -> None:
+    """20k items written an hour ago, 2k of them changed half an hour ago."""
+    create_table(ddb, "big")
+    backdate(sandbox, HOUR)
+    enable_pitr(ddb, "big")
+    seed_started = time.monotonic()
+    for start in range(0, 20_000, 25):
+        ddb.batch_write_item(RequestItems={"big": [
+            {"PutRequest": {"Item": {"pk": {"S": f"k{i:05d}"}, "v": {"S": "v1"}}}}
+            for i in range(start, start + 25)]})
+    backdate(sandbox, HOUR / 2)
+    for start in range(0, 2_000, 25):
+        ddb.batch_write_item(RequestItems={"big": [
+            {"PutRequest": {"Item": {"pk": {"S": f"k{i:05d}"}, "v": {"S": "v2"}}}}
+            for i in range(start, start + 25)]})
+    backdate(sandbox, 0)
+    seeded = time.monotonic() - seed_started
+
+    started = time.monotonic()
+    ddb.restore_table_to_point_in_time(SourceTableName="big", TargetTableName="big-past",
+                                       RestoreDateTime=utcnow() - dt.timedelta(minutes=45))
+    restore_call = time.monotonic() - started
+    table = wait_active(ddb, "big-past")
+    print(f"\n20k items: seeded in {seeded:.1f} s, RestoreTableToPointInTime answered in "
+          f"{restore_call * 1000:.0f} ms")
+    assert restore_call < 2.0
+    assert table["ItemCount"] == 20_000
+    got = ddb.batch_get_item(RequestItems={"big-past": {"Keys": [
+        {"pk": {"S": f"k{i:05d}"}} for i in (0, 1999, 2000, 19999)]}})["Responses"]["big-past"]
+    assert {g["pk"]["S"]: g["v"]["S"] for g in got} == {
+        "k00000": "v1", "k01999": "v1", "k02000": "v1", "k19999": "v1"}
