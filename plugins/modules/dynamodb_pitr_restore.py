@@ -426,7 +426,7 @@ class Restore:
         try:
             point = ddb.parse_restore_point(p["restore_point"])
         except ddb.RestorePointError as e:
-            raise RestoreError(str(e))
+            raise RestoreError("%s; nothing was changed" % e)
         source = ddb.describe_table(self.client, p["source_table"])
         if source is None:
             raise RestoreError(

@@ -86,7 +86,8 @@ options:
     default: []
     suboptions:
       key:
-        description: The item's primary key, as plain values (V({pk: "PROPERTY#0001", sk: "DETAILS"})).
+        description:
+          - "The item's primary key, as plain values, for example C({pk: PROPERTY#0001, sk: DETAILS})."
         type: dict
         required: true
       present:
