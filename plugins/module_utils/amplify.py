@@ -30,6 +30,7 @@ except ImportError:
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.propie.rollback.plugins.module_utils.common import WaitTimeout
+from ansible_collections.propie.rollback.plugins.module_utils.common import iso
 from ansible_collections.propie.rollback.plugins.module_utils.common import aws_retry
 from ansible_collections.propie.rollback.plugins.module_utils.common import marked_rollback_id
 from ansible_collections.propie.rollback.plugins.module_utils.common import wait_for
@@ -280,14 +281,6 @@ class JobHistory:
 def seconds_since(start: float) -> float:
     """Seconds since a time.monotonic() reading, for result timings."""
     return round(time.monotonic() - start, 2)
-
-
-def iso(value) -> Optional[str]:
-    if isinstance(value, datetime.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=datetime.timezone.utc)
-        return value.astimezone(datetime.timezone.utc).isoformat()
-    return value
 
 
 def short(job: Optional[Dict[str, Any]]) -> str:

@@ -32,6 +32,8 @@ try:
 except ImportError:  # ansible-core requires PyYAML; guard for import sanity only
     yaml = None
 
+from ansible_collections.propie.rollback.plugins.module_utils.common import iso
+
 # AWS masks NoEcho parameter values with this in DescribeStacks.
 MASKED_VALUE = "****"
 SNAPSHOT_FORMAT = 1
@@ -264,15 +266,6 @@ def normalise_template(body):
         return json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"))
     except ValueError:
         return "\n".join(line.rstrip() for line in text.splitlines())
-
-
-def iso(value):
-    """A botocore datetime as UTC ISO 8601 text (other values unchanged)."""
-    if isinstance(value, datetime.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=datetime.timezone.utc)
-        return value.astimezone(datetime.timezone.utc).isoformat()
-    return value
 
 
 def _template_document(body):

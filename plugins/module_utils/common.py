@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
 import time
@@ -61,6 +62,15 @@ def marked_rollback_id(text):
     """The rollback id carried by a jobReason/description, or None."""
     match = _MARKER_RE.search(text or "")
     return match.group(1) if match else None
+
+
+def iso(value):
+    """A botocore datetime as UTC ISO 8601 text (other values unchanged)."""
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=datetime.timezone.utc)
+        return value.astimezone(datetime.timezone.utc).isoformat()
+    return value
 
 
 class WaitTimeout(Exception):
