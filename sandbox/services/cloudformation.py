@@ -893,8 +893,19 @@ def _patch_moto() -> None:
     cls.list_stack_resources = _list_stack_resources  # type: ignore[method-assign]
 
 
+def _masked_parameter_list(stack: Any) -> list[dict[str, Any]]:
+    """DescribeStacks parameters with NoEcho values as AWS shows them ("****").
+
+    moto 5.2.5 compares the value, not the key, with the NoEcho keys, so it shows them.
+    """
+    hidden = set(stack.resource_map.no_echo_parameter_keys)
+    return [{"ParameterKey": key, "ParameterValue": "****" if key in hidden else value}
+            for key, value in stack.resource_map.resolved_parameters.items()]
+
+
 def install(sandbox: Any) -> None:
     global _emulator
+    Stack.parameter_list = property(_masked_parameter_list)
     _emulator = CloudFormationEmulator(sandbox.clock)
     _patch_moto()
     sandbox.control("cloudformation")(_emulator.control)

@@ -8,6 +8,7 @@ pass through and end in, the restored template/parameters/outputs, and the stack
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -509,3 +510,18 @@ def test_reset_forgets_arrangements(cf: Any, sandbox: SandboxClient) -> None:
     create(cf)
     bad_update(cf)
     assert settle(cf)[0] == "UPDATE_COMPLETE"
+
+
+def test_describe_stacks_masks_noecho_parameters(sandbox):
+    cfn = sandbox.boto3_client("cloudformation")
+    template = {
+        "Parameters": {"Secret": {"Type": "String", "NoEcho": True}, "Plain": {"Type": "String"}},
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+    }
+    sandbox.set_time_scale(0.005)
+    cfn.create_stack(StackName="noecho", TemplateBody=json.dumps(template), Parameters=[
+        {"ParameterKey": "Secret", "ParameterValue": "hunter2"},
+        {"ParameterKey": "Plain", "ParameterValue": "visible"}])
+    params = {p["ParameterKey"]: p["ParameterValue"]
+              for p in cfn.describe_stacks(StackName="noecho")["Stacks"][0]["Parameters"]}
+    assert params == {"Secret": "****", "Plain": "visible"}
