@@ -649,36 +649,33 @@ def _creating_tables(backend: DynamoDBBackend, names: list[str]) -> list[str]:
 # Control routes
 # ---------------------------------------------------------------------------
 
-def _number(data: dict[str, Any], name: str, maximum: float, example: str) -> float:
-    value = data.get(name)
-    if (isinstance(value, bool) or not isinstance(value, (int, float))
-            or not math.isfinite(value) or not 0 <= value <= maximum):
-        raise BadControlRequest(f"'{name}' must be a number from 0 to {maximum:g}, got "
-                                f"{value!r}; e.g. {example}")
+# route -> (body key, Settings attribute, maximum, example)
+CONTROL_ROUTES = {
+    "config": ("restore_seconds", "restore_seconds", MAX_RESTORE_SECONDS,
+               '{"restore_seconds": 1200} makes new restores CREATING for 20 emulated minutes'),
+    "backdate": ("seconds", "backdate_seconds", MAX_BACKDATE_SECONDS,
+                 '{"seconds": 3600} records writes an hour ago; {"seconds": 0} turns it off'),
+}
+
+
+def _setting(data: Any, name: str, maximum: float, example: str) -> float:
+    value = data.get(name) if isinstance(data, dict) else None
+    if (not isinstance(data, dict) or set(data) != {name} or isinstance(value, bool)
+            or not isinstance(value, (int, float)) or not math.isfinite(value)
+            or not 0 <= value <= maximum):
+        raise BadControlRequest(f"expected exactly {{\"{name}\": <number from 0 to "
+                                f"{maximum:.0f}>}}, got {data!r}; e.g. {example}")
     return float(value)
-
-
-def _only(data: Any, allowed: str, usage: str) -> dict[str, Any]:
-    if not isinstance(data, dict) or set(data) != {allowed}:
-        raise BadControlRequest(f"expected exactly {usage}, got {data!r}")
-    return data
 
 
 def control(method: str, data: Any, query: dict[str, str]) -> tuple[int, Any]:
     route = query.get("path", "").strip("/")
+    if route in CONTROL_ROUTES and method in ("GET", "POST"):
+        if method == "POST":
+            name, attribute, maximum, example = CONTROL_ROUTES[route]
+            setattr(SETTINGS, attribute, _setting(data, name, maximum, example))
+        return 200, SETTINGS.to_json()
     if route == "" and method == "GET":
-        return 200, SETTINGS.to_json()
-    if route == "config":
-        if method == "POST":
-            body = _only(data, "restore_seconds", '{"restore_seconds": <emulated seconds>}')
-            SETTINGS.restore_seconds = _number(body, "restore_seconds", MAX_RESTORE_SECONDS,
-                                               '{"restore_seconds": 1200} for a 20-minute restore')
-        return 200, SETTINGS.to_json()
-    if route == "backdate":
-        if method == "POST":
-            body = _only(data, "seconds", '{"seconds": <N>} (0 turns backdating off)')
-            SETTINGS.backdate_seconds = _number(body, "seconds", MAX_BACKDATE_SECONDS,
-                                                '{"seconds": 3600} records writes an hour ago')
         return 200, SETTINGS.to_json()
     raise BadControlRequest(
         f"unknown route {method} /_sandbox/dynamodb/{route}; known: GET /_sandbox/dynamodb, "
@@ -752,4 +749,3 @@ def install(sandbox: Any) -> None:
 
     sandbox.control("dynamodb")(control)
     sandbox.on_reset(SETTINGS.reset)
-

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -22,8 +23,15 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def error_code(err: pytest.ExceptionInfo[ClientError]) -> str:
-    return err.value.response["Error"]["Code"]
+def assert_error(code: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    with pytest.raises(ClientError) as err:
+        call(*args, **kwargs)
+    assert err.value.response["Error"]["Code"] == code, (args, kwargs)
+
+
+def restore(ddb: Any, source: str, target: str, **kwargs: Any) -> dict[str, Any]:
+    return ddb.restore_table_to_point_in_time(SourceTableName=source, TargetTableName=target,
+                                              **kwargs)["TableDescription"]
 
 
 def backdate(sandbox: SandboxClient, seconds: float) -> None:
@@ -99,17 +107,15 @@ def test_restore_to_past_time_returns_the_data_as_it_was(sandbox: SandboxClient,
     past = seed_hour_of_history(sandbox, ddb, "orders")
     put(ddb, "orders", "e", "v1", sk="s")  # written now: after every restore point below
 
-    out = ddb.restore_table_to_point_in_time(
-        SourceTableName="orders", TargetTableName="orders-past", RestoreDateTime=past)
-    summary = out["TableDescription"]["RestoreSummary"]
+    out = restore(ddb, "orders", "orders-past", RestoreDateTime=past)
+    summary = out["RestoreSummary"]
     assert abs((summary["RestoreDateTime"] - past).total_seconds()) < 0.01
     wait_active(ddb, "orders-past")
     # later update undone, later delete present again, later puts absent
     assert scan_values(ddb, "orders-past") == {("a", "s"): "v1", ("b", "s"): "v1",
                                                ("c", "s"): "v1"}
 
-    ddb.restore_table_to_point_in_time(
-        SourceTableName="orders", TargetTableName="orders-latest", UseLatestRestorableTime=True)
+    restore(ddb, "orders", "orders-latest", UseLatestRestorableTime=True)
     wait_active(ddb, "orders-latest")
     # the latest restorable time is 3 s (300 s * 0.01) ago: 'e' is too recent to be in it
     assert scan_values(ddb, "orders-latest") == {("a", "s"): "v2", ("c", "s"): "v1",
@@ -127,9 +133,9 @@ def test_history_covers_every_write_path_in_real_time(sandbox: SandboxClient, dd
     time.sleep(0.05)
     before = utcnow()
     time.sleep(0.05)
-    ddb.batch_write_item(RequestItems={"tbl": [{"DeleteRequest": {"Key": {"pk": {"S": "a"}}}},
-                                             {"PutRequest": {"Item": {"pk": {"S": "b"},
-                                                                      "v": {"S": "v2"}}}}]})
+    ddb.batch_write_item(RequestItems={"tbl": [
+        {"DeleteRequest": {"Key": {"pk": {"S": "a"}}}},
+        {"PutRequest": {"Item": {"pk": {"S": "b"}, "v": {"S": "v2"}}}}]})
     ddb.transact_write_items(TransactItems=[
         {"Put": {"TableName": "tbl", "Item": {"pk": {"S": "g"}, "v": {"S": "v1"}}}},
         {"Update": {"TableName": "tbl", "Key": {"pk": {"S": "c"}},
@@ -144,14 +150,12 @@ def test_history_covers_every_write_path_in_real_time(sandbox: SandboxClient, dd
     after = utcnow()
     time.sleep(3.2)  # let the latest restorable time (3 s behind now) pass `after`
 
-    ddb.restore_table_to_point_in_time(SourceTableName="tbl", TargetTableName="tbl-before",
-                                       RestoreDateTime=before)
-    ddb.restore_table_to_point_in_time(SourceTableName="tbl", TargetTableName="tbl-after",
-                                       RestoreDateTime=after)
+    restore(ddb, "tbl", "tbl-before", RestoreDateTime=before)
+    restore(ddb, "tbl", "tbl-after", RestoreDateTime=after)
     wait_active(ddb, "tbl-before")
     wait_active(ddb, "tbl-after")
-    assert scan_values(ddb, "tbl-before") == {("a",): "v1", ("b",): "v1", ("c",): "v1",
-                                            ("d",): "v1", ("e",): "v1", ("f",): "v1p"}
+    assert scan_values(ddb, "tbl-before") == {
+        ("a",): "v1", ("b",): "v1", ("c",): "v1", ("d",): "v1", ("e",): "v1", ("f",): "v1p"}
     assert scan_values(ddb, "tbl-after") == scan_values(ddb, "tbl") == {
         ("b",): "v2", ("c",): "v2", ("f",): "v2", ("g",): "v1", ("h",): "v1"}
 
@@ -161,30 +165,26 @@ def test_cancelled_and_failed_writes_leave_no_history(sandbox: SandboxClient, dd
     backdate(sandbox, HOUR)
     enable_pitr(ddb, "tbl")
     put(ddb, "tbl", "x", "v1")
+    backdate(sandbox, HOUR / 2)  # failed writes land well inside the restorable window
+    assert_error("TransactionCanceledException", ddb.transact_write_items, TransactItems=[
+        {"Update": {"TableName": "tbl", "Key": {"pk": {"S": "x"}},
+                    "UpdateExpression": "SET v = :v",
+                    "ExpressionAttributeValues": {":v": {"S": "cancelled"}}}},
+        {"Put": {"TableName": "tbl", "Item": {"pk": {"S": "y"}, "v": {"S": "cancelled"}},
+                 "ConditionExpression": "attribute_exists(pk)"}},
+    ])
+    assert_error("ConditionalCheckFailedException", ddb.update_item, TableName="tbl",
+                 Key={"pk": {"S": "x"}}, UpdateExpression="SET v = :v",
+                 ConditionExpression="v = :other",
+                 ExpressionAttributeValues={":v": {"S": "failed"}, ":other": {"S": "nope"}})
     backdate(sandbox, 0)
-    with pytest.raises(ClientError) as err:
-        ddb.transact_write_items(TransactItems=[
-            {"Update": {"TableName": "tbl", "Key": {"pk": {"S": "x"}},
-                        "UpdateExpression": "SET v = :v",
-                        "ExpressionAttributeValues": {":v": {"S": "cancelled"}}}},
-            {"Put": {"TableName": "tbl", "Item": {"pk": {"S": "y"}, "v": {"S": "cancelled"}},
-                     "ConditionExpression": "attribute_exists(pk)"}},
-        ])
-    assert error_code(err) == "TransactionCanceledException"
-    with pytest.raises(ClientError) as err:
-        ddb.update_item(TableName="tbl", Key={"pk": {"S": "x"}}, UpdateExpression="SET v = :v",
-                        ConditionExpression="v = :other",
-                        ExpressionAttributeValues={":v": {"S": "failed"},
-                                                   ":other": {"S": "nope"}})
-    assert error_code(err) == "ConditionalCheckFailedException"
-    ddb.restore_table_to_point_in_time(SourceTableName="tbl", TargetTableName="tbl2",
-                                       UseLatestRestorableTime=True)
+    restore(ddb, "tbl", "tbl2", UseLatestRestorableTime=True)
     wait_active(ddb, "tbl2")
     assert scan_values(ddb, "tbl2") == scan_values(ddb, "tbl") == {("x",): "v1"}
 
 
-def test_continuous_backups_window_lags_by_scaled_five_minutes(sandbox: SandboxClient,
-                                                              ddb: Any) -> None:
+def test_continuous_backups_window_lags_by_scaled_five_minutes(
+        sandbox: SandboxClient, ddb: Any) -> None:
     create_table(ddb, "tbl")
     assert ddb.describe_continuous_backups(TableName="tbl")["ContinuousBackupsDescription"] == {
         "ContinuousBackupsStatus": "ENABLED",
@@ -227,30 +227,21 @@ def test_continuous_backups_window_lags_by_scaled_five_minutes(sandbox: SandboxC
 
 
 def test_continuous_backups_errors(sandbox: SandboxClient, ddb: Any) -> None:
-    with pytest.raises(ClientError) as err:
-        ddb.describe_continuous_backups(TableName="missing")
-    assert error_code(err) == "TableNotFoundException"
-    with pytest.raises(ClientError) as err:
-        enable_pitr(ddb, "missing")
-    assert error_code(err) == "TableNotFoundException"
+    assert_error("TableNotFoundException", ddb.describe_continuous_backups, TableName="missing")
+    assert_error("TableNotFoundException", enable_pitr, ddb, "missing")
     create_table(ddb, "tbl")
-    with pytest.raises(ClientError) as err:
-        ddb.update_continuous_backups(TableName="tbl", PointInTimeRecoverySpecification={
-            "PointInTimeRecoveryEnabled": True, "RecoveryPeriodInDays": 36})
-    assert error_code(err) == "ValidationException"
+    assert_error("ValidationException", ddb.update_continuous_backups, TableName="tbl",
+                 PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True,
+                                                   "RecoveryPeriodInDays": 36})
 
 
 def test_restore_errors_use_aws_codes(sandbox: SandboxClient, ddb: Any) -> None:
+    latest = {"UseLatestRestorableTime": True}
     create_table(ddb, "nopitr")
-    with pytest.raises(ClientError) as err:
-        ddb.restore_table_to_point_in_time(SourceTableName="nopitr", TargetTableName="xx1",
-                                           UseLatestRestorableTime=True)
-    assert error_code(err) == "PointInTimeRecoveryUnavailableException"
-
-    with pytest.raises(ClientError) as err:
-        ddb.restore_table_to_point_in_time(SourceTableName="missing", TargetTableName="xx1",
-                                           UseLatestRestorableTime=True)
-    assert error_code(err) == "TableNotFoundException"  # botocore's model for a missing source
+    assert_error("PointInTimeRecoveryUnavailableException", restore, ddb, "nopitr", "xx1",
+                 **latest)
+    # botocore's model: a missing source is TableNotFoundException
+    assert_error("TableNotFoundException", restore, ddb, "missing", "xx1", **latest)
 
     create_table(ddb, "src")
     backdate(sandbox, 600)
@@ -259,32 +250,19 @@ def test_restore_errors_use_aws_codes(sandbox: SandboxClient, ddb: Any) -> None:
     earliest = desc["EarliestRestorableDateTime"]
     for when in (earliest - dt.timedelta(seconds=1), utcnow(),
                  utcnow() + dt.timedelta(minutes=1)):
-        with pytest.raises(ClientError) as err:
-            ddb.restore_table_to_point_in_time(SourceTableName="src", TargetTableName="xx1",
-                                               RestoreDateTime=when)
-        assert error_code(err) == "InvalidRestoreTimeException", when
+        assert_error("InvalidRestoreTimeException", restore, ddb, "src", "xx1",
+                     RestoreDateTime=when)
     # the window's own edges, as DescribeContinuousBackups reports them, are restorable
-    ddb.restore_table_to_point_in_time(SourceTableName="src", TargetTableName="x-earliest",
-                                       RestoreDateTime=earliest)
+    restore(ddb, "src", "x-earliest", RestoreDateTime=earliest)
 
-    with pytest.raises(ClientError) as err:
-        ddb.restore_table_to_point_in_time(SourceTableName="src", TargetTableName="nopitr",
-                                           UseLatestRestorableTime=True)
-    assert error_code(err) == "TableAlreadyExistsException"
-
+    assert_error("TableAlreadyExistsException", restore, ddb, "src", "nopitr", **latest)
     sandbox.control("POST", "dynamodb/config", {"restore_seconds": 600})
-    ddb.restore_table_to_point_in_time(SourceTableName="src", TargetTableName="slow",
-                                       UseLatestRestorableTime=True)
-    with pytest.raises(ClientError) as err:  # target still being created
-        ddb.restore_table_to_point_in_time(SourceTableName="src", TargetTableName="slow",
-                                           UseLatestRestorableTime=True)
-    assert error_code(err) == "TableInUseException"
+    restore(ddb, "src", "slow", **latest)
+    # a target still being created
+    assert_error("TableInUseException", restore, ddb, "src", "slow", **latest)
 
-    for both_or_neither in ({}, {"UseLatestRestorableTime": True, "RestoreDateTime": utcnow()}):
-        with pytest.raises(ClientError) as err:
-            ddb.restore_table_to_point_in_time(SourceTableName="src", TargetTableName="xx2",
-                                               **both_or_neither)
-        assert error_code(err) == "ValidationException"
+    for both_or_neither in ({}, {**latest, "RestoreDateTime": utcnow()}):
+        assert_error("ValidationException", restore, ddb, "src", "xx2", **both_or_neither)
 
 
 def test_restore_by_source_arn(sandbox: SandboxClient, ddb: Any) -> None:
@@ -309,8 +287,7 @@ def test_restored_table_is_creating_then_active(sandbox: SandboxClient, ddb: Any
     put(ddb, "src", "a", "v1")
     backdate(sandbox, 0)
     started = time.monotonic()
-    out = ddb.restore_table_to_point_in_time(SourceTableName="src", TargetTableName="dst",
-                                             UseLatestRestorableTime=True)["TableDescription"]
+    out = restore(ddb, "src", "dst", UseLatestRestorableTime=True)
     assert out["TableStatus"] == "CREATING"
     assert out["RestoreSummary"]["RestoreInProgress"] is True
     table = ddb.describe_table(TableName="dst")["Table"]
@@ -331,15 +308,9 @@ def test_restored_table_is_creating_then_active(sandbox: SandboxClient, ddb: Any
         lambda: ddb.execute_statement(Statement="SELECT * FROM dst"),
     ]
     for call in calls:
-        with pytest.raises(ClientError) as err:
-            call()
-        assert error_code(err) == "ResourceNotFoundException"
-    with pytest.raises(ClientError) as err:
-        ddb.delete_table(TableName="dst")
-    assert error_code(err) == "ResourceInUseException"
-    with pytest.raises(ClientError) as err:
-        enable_pitr(ddb, "dst")
-    assert error_code(err) == "ContinuousBackupsUnavailableException"
+        assert_error("ResourceNotFoundException", call)
+    assert_error("ResourceInUseException", ddb.delete_table, TableName="dst")
+    assert_error("ContinuousBackupsUnavailableException", enable_pitr, ddb, "dst")
 
     table = wait_active(ddb, "dst")
     assert time.monotonic() - started >= 1.9
@@ -360,8 +331,7 @@ def test_settings_aws_does_not_restore_are_absent(sandbox: SandboxClient, ddb: A
     enable_pitr(ddb, "src")
     backdate(sandbox, 0)
     restore_at = utcnow() - dt.timedelta(seconds=30)
-    ddb.restore_table_to_point_in_time(SourceTableName="src", TargetTableName="dst",
-                                       RestoreDateTime=restore_at)
+    restore(ddb, "src", "dst", RestoreDateTime=restore_at)
     table = wait_active(ddb, "dst")
     assert table["RestoreSummary"]["SourceTableArn"] == ddb.describe_table(
         TableName="src")["Table"]["TableArn"]
@@ -386,8 +356,7 @@ def test_sse_override_is_reflected(sandbox: SandboxClient, ddb: Any) -> None:
     backdate(sandbox, 0)
 
     def restored_sse(source: str, target: str, **override: Any) -> dict[str, Any] | None:
-        ddb.restore_table_to_point_in_time(SourceTableName=source, TargetTableName=target,
-                                           UseLatestRestorableTime=True, **override)
+        restore(ddb, source, target, UseLatestRestorableTime=True, **override)
         return wait_active(ddb, target).get("SSEDescription")
 
     sse = restored_sse("plain", "plain-kms", SSESpecificationOverride={"Enabled": True})
@@ -429,8 +398,7 @@ def test_indexes_and_capacity_are_carried_with_overrides(sandbox: SandboxClient,
                                         "created": {"S": "2026"}})
     backdate(sandbox, 0)
 
-    ddb.restore_table_to_point_in_time(SourceTableName="src", TargetTableName="same",
-                                       UseLatestRestorableTime=True)
+    restore(ddb, "src", "same", UseLatestRestorableTime=True)
     table = wait_active(ddb, "same")
     source = ddb.describe_table(TableName="src")["Table"]
     assert table["KeySchema"] == source["KeySchema"]
@@ -446,29 +414,25 @@ def test_indexes_and_capacity_are_carried_with_overrides(sandbox: SandboxClient,
                      ExpressionAttributeValues={":s": {"S": "open"}})["Items"]
     assert [h["pk"]["S"] for h in hits] == ["a"]
 
-    ddb.restore_table_to_point_in_time(
-        SourceTableName="src", TargetTableName="slim", UseLatestRestorableTime=True,
-        BillingModeOverride="PAY_PER_REQUEST",
-        GlobalSecondaryIndexOverride=[{k: v for k, v in gsi.items()
-                                       if k != "ProvisionedThroughput"}],
-        LocalSecondaryIndexOverride=[])
+    restore(ddb, "src", "slim", UseLatestRestorableTime=True,
+            BillingModeOverride="PAY_PER_REQUEST",
+            GlobalSecondaryIndexOverride=[{k: v for k, v in gsi.items()
+                                           if k != "ProvisionedThroughput"}],
+            LocalSecondaryIndexOverride=[])
     table = wait_active(ddb, "slim")
     assert [g["IndexName"] for g in table["GlobalSecondaryIndexes"]] == ["by-status"]
     assert not table.get("LocalSecondaryIndexes")
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     assert {a["AttributeName"] for a in table["AttributeDefinitions"]} == {"pk", "sk", "status"}
 
-    ddb.restore_table_to_point_in_time(
-        SourceTableName="src", TargetTableName="bigger", UseLatestRestorableTime=True,
-        ProvisionedThroughputOverride={"ReadCapacityUnits": 50, "WriteCapacityUnits": 60})
+    restore(ddb, "src", "bigger", UseLatestRestorableTime=True,
+            ProvisionedThroughputOverride={"ReadCapacityUnits": 50, "WriteCapacityUnits": 60})
     table = wait_active(ddb, "bigger")
     assert table["ProvisionedThroughput"]["ReadCapacityUnits"] == 50
 
-    with pytest.raises(ClientError) as err:  # overrides must name existing indexes
-        ddb.restore_table_to_point_in_time(
-            SourceTableName="src", TargetTableName="bad", UseLatestRestorableTime=True,
-            GlobalSecondaryIndexOverride=[{**gsi, "IndexName": "nope"}])
-    assert error_code(err) == "ValidationException"
+    # overrides must name existing indexes
+    assert_error("ValidationException", restore, ddb, "src", "bad", UseLatestRestorableTime=True,
+                 GlobalSecondaryIndexOverride=[{**gsi, "IndexName": "nope"}])
 
 
 def test_control_routes_validate_and_reset(sandbox: SandboxClient) -> None:
@@ -490,6 +454,31 @@ def test_control_routes_validate_and_reset(sandbox: SandboxClient) -> None:
         "restore_seconds": 60.0, "backdate_seconds": 0.0, "time_scale": 1.0}
 
 
+def test_recreated_table_and_reset_start_with_no_history(sandbox: SandboxClient,
+                                                         ddb: Any) -> None:
+    create_table(ddb, "tbl")
+    backdate(sandbox, 600)
+    enable_pitr(ddb, "tbl")
+    put(ddb, "tbl", "old", "v1")
+    ddb.delete_table(TableName="tbl")
+    create_table(ddb, "tbl")
+    enable_pitr(ddb, "tbl")
+    put(ddb, "tbl", "new", "v1")
+    backdate(sandbox, 0)
+    restore(ddb, "tbl", "tbl-copy", UseLatestRestorableTime=True)
+    wait_active(ddb, "tbl-copy")
+    assert scan_values(ddb, "tbl-copy") == {("new",): "v1"}
+
+    sandbox.reset()
+    assert sandbox.control("GET", "dynamodb")["backdate_seconds"] == 0
+    sandbox.control("POST", "dynamodb/config", {"restore_seconds": 0})
+    create_table(ddb, "tbl")
+    enable_pitr(ddb, "tbl")
+    restore(ddb, "tbl", "tbl-copy", UseLatestRestorableTime=True)
+    wait_active(ddb, "tbl-copy")
+    assert scan_values(ddb, "tbl-copy") == {}
+
+
 def test_backdate_records_writes_in_the_past(sandbox: SandboxClient, ddb: Any) -> None:
     backdate(sandbox, 2 * HOUR)
     create_table(ddb, "tbl")
@@ -502,23 +491,16 @@ def test_backdate_records_writes_in_the_past(sandbox: SandboxClient, ddb: Any) -
     backdate(sandbox, 0)  # off: writes happen now again
     put(ddb, "tbl", "a", "v3")
     assert 2 * HOUR <= (utcnow() - desc["EarliestRestorableDateTime"]).total_seconds() <= 2 * HOUR + 2
-    expectations = {"at-90min": (90, "v1"), "at-150min": (150, None),
-                    "at-119min": (119, "v1"), "at-30min": (30, "v2")}
-    for target, (minutes, _) in expectations.items():
-        if minutes * 60 > 2 * HOUR:
-            with pytest.raises(ClientError) as err:  # before PITR was (back-dated) enabled
-                ddb.restore_table_to_point_in_time(
-                    SourceTableName="tbl", TargetTableName=target,
-                    RestoreDateTime=utcnow() - dt.timedelta(minutes=minutes))
-            assert error_code(err) == "InvalidRestoreTimeException"
-            continue
-        ddb.restore_table_to_point_in_time(
-            SourceTableName="tbl", TargetTableName=target,
-            RestoreDateTime=utcnow() - dt.timedelta(minutes=minutes))
-    for target, (minutes, value) in expectations.items():
-        if value is not None:
-            wait_active(ddb, target)
-            assert scan_values(ddb, target) == {("a",): value}, target
+    # before PITR was (back-dated) enabled
+    assert_error("InvalidRestoreTimeException", restore, ddb, "tbl", "at-150min",
+                 RestoreDateTime=utcnow() - dt.timedelta(minutes=150))
+    expectations = {119: "v1", 90: "v1", 30: "v2"}  # minutes ago -> value then
+    for minutes in expectations:
+        restore(ddb, "tbl", f"at-{minutes}min",
+                RestoreDateTime=utcnow() - dt.timedelta(minutes=minutes))
+    for minutes, value in expectations.items():
+        wait_active(ddb, f"at-{minutes}min")
+        assert scan_values(ddb, f"at-{minutes}min") == {("a",): value}, minutes
     assert scan_values(ddb, "tbl") == {("a",): "v3"}
 
 
@@ -541,8 +523,7 @@ def test_large_table_restore_is_fast(sandbox: SandboxClient, ddb: Any) -> None:
     seeded = time.monotonic() - seed_started
 
     started = time.monotonic()
-    ddb.restore_table_to_point_in_time(SourceTableName="big", TargetTableName="big-past",
-                                       RestoreDateTime=utcnow() - dt.timedelta(minutes=45))
+    restore(ddb, "big", "big-past", RestoreDateTime=utcnow() - dt.timedelta(minutes=45))
     restore_call = time.monotonic() - started
     table = wait_active(ddb, "big-past")
     print(f"\n20k items: seeded in {seeded:.1f} s, RestoreTableToPointInTime answered in "
