@@ -27,7 +27,6 @@ import time
 import typing
 
 try:
-    import botocore
     from boto3.dynamodb.types import TypeDeserializer
     from boto3.dynamodb.types import TypeSerializer
 except ImportError:

@@ -23,7 +23,7 @@ description:
   - Amplify branch environment variables are set by M(propie.rollback.amplify_branch), which
     also handles the rebuild Amplify needs to read them.
 author:
-  - PropIE rollback team
+  - PropIE platform team (@propie)
 options:
   targets:
     description: The configuration values to set.
@@ -147,7 +147,6 @@ targets:
       type: dict
 """
 
-import time
 import typing
 
 try:
@@ -222,8 +221,10 @@ class LambdaEnv:
                 raise SwapError("%s: the function's configuration update failed" % self.id)
             return status != "InProgress"
 
-        wait_for(lambda: self.client.get_function_configuration(FunctionName=self.spec["function_name"],
-                                                               aws_retry=True),
+        def read() -> Dict[str, Any]:
+            return self.client.get_function_configuration(FunctionName=self.spec["function_name"], aws_retry=True)
+
+        wait_for(read,
                  lambda c: c.get("LastUpdateStatus", "Successful"), done,
                  module.params["wait_timeout"], module.params["wait_delay"], self.id, log=module.log)
 

@@ -31,7 +31,7 @@ description:
     restore; without one a new id, and so a new table, is made."
   - Never deletes or modifies the source table.
 author:
-  - PropIE rollback team
+  - PropIE platform team (@propie)
 options:
   source_table:
     description:
@@ -612,8 +612,9 @@ class Restore:
     def _reapply_pitr(self, source, target, result):
         desired = _pitr_state(self.client, source["TableName"])
         desired["enabled"] = True  # the recovery table is the new production: always protect it
-        current = _pitr_state(self.client, target["TableName"]) if target else {"enabled": False,
-                                                                               "recovery_period_in_days": None}
+        current = {"enabled": False, "recovery_period_in_days": None}
+        if target:
+            current = _pitr_state(self.client, target["TableName"])
         spec = {"PointInTimeRecoveryEnabled": True}
         if desired["recovery_period_in_days"]:
             spec["RecoveryPeriodInDays"] = desired["recovery_period_in_days"]
@@ -733,8 +734,9 @@ class Restore:
             return rel == "/" or rel.split("/index/", 1)[-1] in indexes
 
         desired = {kind: {k: v for k, v in items.items() if kept(k)} for kind, items in desired.items()}
-        current = _scaling_state(self.aas, target) if target else {"targets": {}, "policies": {},
-                                                                     "scheduled_actions": {}}
+        current = {"targets": {}, "policies": {}, "scheduled_actions": {}}
+        if target:
+            current = _scaling_state(self.aas, target)
         for body in desired["targets"].values():
             body["RoleARN"] = None
         for body in current["targets"].values():

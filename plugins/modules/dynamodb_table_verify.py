@@ -34,7 +34,7 @@ description:
     O(source_min_match_ratio). Items that changed since the restore point are expected to
     differ; a table restored from the wrong source matches nothing.
 author:
-  - PropIE rollback team
+  - PropIE platform team (@propie)
 options:
   table:
     description: The table to verify.
@@ -386,7 +386,7 @@ def main() -> None:
         canaries=dict(
             type="list", elements="dict", default=[],
             options=dict(
-                key=dict(type="dict", required=True),
+                key=dict(type="dict", required=True, no_log=False),
                 present=dict(type="bool", default=True),
                 attributes=dict(type="dict"),
             ),

@@ -69,8 +69,8 @@ def test_recognise_restore():
 
 
 def test_count_plan_is_bounded_as_the_table_grows():
-    assert ddb.plan_count("auto", 1000, 50000, 10000, 8, 4) == {"mode": "exact", "total_segments": 4,
-                                                               "segments": [0, 1, 2, 3]}
+    exact = {"mode": "exact", "total_segments": 4, "segments": [0, 1, 2, 3]}
+    assert ddb.plan_count("auto", 1000, 50000, 10000, 8, 4) == exact
     for size in (100000, 10000000, 10 ** 9):
         plan = ddb.plan_count("auto", size, 50000, 10000, 8, 4)
         assert plan["mode"] == "sample" and len(plan["segments"]) == 8
@@ -83,6 +83,17 @@ def test_count_plan_is_bounded_as_the_table_grows():
 def test_typed_round_trip():
     item = {"pk": "A", "n": 1, "f": 1.5, "ok": True, "tags": ["x"]}
     assert ddb.to_plain(ddb.to_typed(item)) == item
+
+
+class Plain:
+    """Stands in for amazon.aws's retrying wrapper: drops the aws_retry keyword."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def __getattr__(self, name):
+        method = getattr(self.client, name)
+        return lambda aws_retry=False, **kw: method(**kw)
 
 
 class FakeModule:
@@ -106,13 +117,8 @@ def test_appsync_swap_sends_back_the_whole_definition():
         "serviceRoleArn": "arn:aws:iam::123456789012:role/r",
         "dynamodbConfig": dict(source["dynamodbConfig"], tableName="data-pitr")})
 
-    class Plain:
-        def __getattr__(self, name):
-            method = getattr(client, name)
-            return lambda aws_retry=False, **kw: method(**kw)
-
     with stub:
-        handler = app_config_swap.AppSyncDataSource(Plain(), {"api_id": "api1", "name": "T", "value": "data-pitr"})
+        handler = app_config_swap.AppSyncDataSource(Plain(client), {"api_id": "api1", "name": "T", "value": "data-pitr"})
         assert handler.read() == {"value": "data"}
         handler.write("data-pitr", FakeModule())
     stub.assert_no_pending_responses()
@@ -123,13 +129,8 @@ def test_appsync_swap_refuses_other_data_source_types():
     stub = Stubber(client)
     stub.add_response("get_data_source", {"dataSource": {"name": "L", "type": "AWS_LAMBDA"}})
 
-    class Plain:
-        def __getattr__(self, name):
-            method = getattr(client, name)
-            return lambda aws_retry=False, **kw: method(**kw)
-
     with stub, pytest.raises(app_config_swap.SwapError, match="not AMAZON_DYNAMODB"):
-        app_config_swap.AppSyncDataSource(Plain(), {"api_id": "api1", "name": "L", "value": "x"}).read()
+        app_config_swap.AppSyncDataSource(Plain(client), {"api_id": "api1", "name": "L", "value": "x"}).read()
 
 
 @pytest.mark.parametrize("spec, message", [
