@@ -580,7 +580,7 @@ def restore_to_point_in_time(backend: DynamoDBBackend, params: dict[str, Any]) -
         if target_name in backend.tables:  # lost a race with a concurrent restore
             raise RestoreError("TableAlreadyExistsException",
                                f"Table already exists: {target_name}")
-        in_flight = sum(1 for t in backend.tables.values() if _is_creating(t))
+        in_flight = sum(1 for t in list(backend.tables.values()) if _is_creating(t))
         if in_flight >= MAX_CONCURRENT_RESTORES:
             raise RestoreError("LimitExceededException",
                                f"There can be at most {MAX_CONCURRENT_RESTORES} concurrent "
