@@ -287,7 +287,7 @@ def test_job_reason_is_kept_on_the_wire(amp):
 def test_retry_errors(amp):
     app_id = repo_app(amp)
     code, _unused, message = error_of(amp.start_job, appId=app_id, branchName="production",
-                                jobType="RETRY")
+                                      jobType="RETRY")
     assert code == "BadRequestException" and "jobId" in message
     assert error_of(amp.start_job, appId=app_id, branchName="production", jobType="RETRY",
                     jobId="42")[:2] == ("NotFoundException", 404)
@@ -306,7 +306,7 @@ def test_release_needs_a_connected_repository(amp):
 def test_start_job_manual_is_rejected(amp):
     for app_id in (repo_app(amp), manual_app(amp)):
         code, _unused, message = error_of(amp.start_job, appId=app_id, branchName="production",
-                                    jobType="MANUAL")
+                                          jobType="MANUAL")
         assert code == "BadRequestException"
         assert "MANUAL does not support" in message and "StartDeployment" in message
 
@@ -511,7 +511,7 @@ def test_created_deployment_expires_after_eight_hours(sandbox, amp):
     sandbox.set_time_scale(0.00001)  # 8 emulated hours = 0.29 real seconds
     time.sleep(0.4)
     code, _unused, message = error_of(amp.start_deployment, appId=app_id, branchName="production",
-                                jobId=created["jobId"])
+                                      jobId=created["jobId"])
     assert code == "BadRequestException" and "8 hours" in message
     assert amp.get_job(appId=app_id, branchName="production",
                        jobId=created["jobId"])["job"]["summary"]["status"] == "FAILED"
@@ -586,8 +586,8 @@ def test_domain_update_replaces_sub_domains_and_is_refused_while_updating(sandbo
 def test_sub_domain_cannot_point_to_a_missing_branch(sandbox, amp):
     app_id = domain_app(amp)
     code, _unused, message = error_of(amp.create_domain_association, appId=app_id,
-                                domainName="prop-ie-app.com",
-                                subDomainSettings=[{"prefix": "", "branchName": "blue"}])
+                                      domainName="prop-ie-app.com",
+                                      subDomainSettings=[{"prefix": "", "branchName": "blue"}])
     assert (code, message) == ("BadRequestException",
                                "A subdomain cannot point to a non-existent branch")
     sandbox.control("POST", "amplify/config", {"domain_update_seconds": 0})
@@ -617,7 +617,7 @@ def test_domain_not_found_and_duplicate_errors(sandbox, amp):
                     subDomainSettings=settings)[0] == "BadRequestException"
     other = repo_app(amp, name="other")
     code, _unused, message = error_of(amp.create_domain_association, appId=other,
-                                domainName="prop-ie-app.com", subDomainSettings=settings)
+                                      domainName="prop-ie-app.com", subDomainSettings=settings)
     assert code == "BadRequestException" and "another Amplify app" in message
     deleted = amp.delete_domain_association(appId=app_id, domainName="prop-ie-app.com")
     assert deleted["domainAssociation"]["domainName"] == "prop-ie-app.com"

@@ -353,7 +353,7 @@ def test_wait_timeout_reports_progress_and_how_to_resume(stubbed, monkeypatch):
     monkeypatch.setattr(mod.time, "monotonic", iter(range(0, 1000, 7)).__next__)
     stub.add_response("describe_stacks", {"Stacks": [_stack("UPDATE_ROLLBACK_IN_PROGRESS")]})
     stub.add_response("describe_stack_events", {"StackEvents": [_event(1, "UPDATE_ROLLBACK_IN_PROGRESS")]})
-    for _ in range(10):
+    for _poll in range(10):
         stub.add_response("describe_stacks", {"Stacks": [_stack("UPDATE_ROLLBACK_IN_PROGRESS")]})
     run, _module = _run(client, wait_timeout=2, wait_delay=1)
     with pytest.raises(mod.Failed) as err:
