@@ -5,7 +5,10 @@
 
 - one client factory and small read helpers that turn NotFound into a clear message;
 - job history: which jobs are rebuilds/rollbacks of older builds, which rollbacks failed,
-  which job is the last known-good one (used by amplify_deployment and amplify_job_info);
+  which job is the last known-good one, which build a branch serves (used by
+  amplify_deployment and amplify_job_info);
+- whether the serving build predates the branch's last configuration change (build-time
+  settings such as environment variables are live only after a rebuild);
 - sub-domain mappings and domain status waits (amplify_domain).
 
 Amplify never returns a job's jobReason (ListJobs/GetJob summaries have no such field), so
@@ -43,6 +46,9 @@ if typing.TYPE_CHECKING:
 
 # Job statuses (botocore's JobStatus enum).
 ACTIVE_STATUSES = ("CREATED", "PENDING", "PROVISIONING", "RUNNING", "CANCELLING")
+# Jobs that are building or deploying now. A CREATED job (CreateDeployment waiting for an
+# upload and a StartDeployment) runs nothing and does not block a new deployment.
+RUNNING_STATUSES = ("PENDING", "PROVISIONING", "RUNNING", "CANCELLING")
 UNSUCCESSFUL_STATUSES = ("FAILED", "CANCELLED")
 # Job types that rebuild content Amplify already built (RETRY) or was given (MANUAL).
 REBUILD_TYPES = ("RETRY", "MANUAL")
@@ -56,6 +62,12 @@ MAX_HISTORY = 500
 DOMAIN_READY = "AVAILABLE"
 DOMAIN_FAILED = "FAILED"
 DOMAIN_UPDATABLE = (DOMAIN_READY, DOMAIN_FAILED)
+
+# Amplify may touch a branch (its updateTime) when it starts a job on it; a branch updated
+# this close after a job's start is taken as that bookkeeping, not a settings change. Build
+# settings are read by the build step, which runs after provisioning, so a real change this
+# close to the start is in that build anyway.
+START_BOOKKEEPING_SECONDS = 1.0
 
 _REBUILD_NOTE_RE = re.compile(r"rebuild of job ([0-9A-Za-z-]+)")
 
@@ -214,6 +226,7 @@ class JobHistory:
         self.info = {}  # type: Dict[str, Dict[str, Any]]
         originals = {}  # content key -> id of the newest original job with it
         current = None  # content key of the newest job that was not a failed rollback
+        current_info = {}  # type: Dict[str, Any]
         for job in reversed(self.jobs):
             key = content_key(job)
             rid = job_marker_id(job)
@@ -223,17 +236,22 @@ class JobHistory:
             if is_rebuild and rebuild_of is None:
                 rebuild_of = originals.get(key)
             is_rollback = bool(rid) or (is_rebuild and key != current)
+            if is_rebuild and not rid and key == current and current_info.get("is_rollback"):
+                # A plain rebuild of a rollback (to apply changed branch settings, say) still
+                # serves the rolled-back content: it stays a rollback of the same job.
+                is_rollback, rebuild_of = True, current_info.get("rebuild_of") or rebuild_of
             failed_rollback = is_rollback and job.get("status") in UNSUCCESSFUL_STATUSES
-            self.info[job["jobId"]] = dict(
+            info = dict(
                 rebuild_of=rebuild_of if is_rebuild else None,
                 is_rollback=is_rollback,
                 failed_rollback=failed_rollback,
                 rollback_id=rid,
             )
+            self.info[job["jobId"]] = info
             if not is_rebuild:
                 originals[key] = job["jobId"]
             if not failed_rollback:
-                current = key
+                current, current_info = key, info
 
     def find(self, job_id: str) -> Optional[Dict[str, Any]]:
         for job in self.jobs:
@@ -250,12 +268,26 @@ class JobHistory:
         return jobs[0] if jobs else None
 
     def last_good_before(self, job: Dict[str, Any]) -> Optional[Dict[str, Any]]:
-        """The newest SUCCEED job older than `job`, skipping failed rollbacks."""
+        """The newest SUCCEED job older than `job`, skipping failed rollbacks.
+
+        When `job` succeeded, older builds of the same content are skipped too: they serve
+        what `job` serves (`job` is a rebuild of them), so they are no way back.
+        """
         older = job_order(job)
+        served = content_key(job) if job.get("status") == "SUCCEED" else None
         for candidate in self.effective():
             if job_order(candidate) < older and candidate.get("status") == "SUCCEED":
-                return candidate
+                if content_key(candidate) != served:
+                    return candidate
         return None
+
+    def serving(self) -> Optional[Dict[str, Any]]:
+        """The build the branch serves: its newest SUCCEED job."""
+        return next((j for j in self.jobs if j.get("status") == "SUCCEED"), None)
+
+    def running(self) -> List[Dict[str, Any]]:
+        """Jobs building or deploying now, newest first."""
+        return [j for j in self.jobs if j.get("status") in RUNNING_STATUSES]
 
     def describe(self, job: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
         """A job summary for results: snake_case keys, ISO times, rollback classification."""
@@ -276,6 +308,25 @@ class JobHistory:
         }
         out.update(self.info.get(job.get("jobId"), {}))
         return out
+
+
+def as_datetime(value) -> Optional[datetime.datetime]:
+    """A botocore timestamp (datetime, or epoch seconds) as an aware UTC datetime."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return datetime.datetime.fromtimestamp(value, datetime.timezone.utc)
+    if isinstance(value, datetime.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=datetime.timezone.utc)
+    return None
+
+
+def started_after(job: Dict[str, Any], moment) -> bool:
+    """Whether `job` started after `moment` (a branch's updateTime), so that it built with
+    the settings the branch had then. START_BOOKKEEPING_SECONDS absorbs Amplify touching
+    the branch as it starts the job."""
+    start, changed = as_datetime(job.get("startTime")), as_datetime(moment)
+    if start is None or changed is None:
+        return False  # unknown: assume stale, a rebuild is the safe side
+    return (changed - start).total_seconds() <= START_BOOKKEEPING_SECONDS
 
 
 def seconds_since(start: float) -> float:

@@ -148,6 +148,29 @@ def test_uploads_are_each_their_own_content():
     assert history.info["3"]["is_rollback"] is False and history.info["3"]["rebuild_of"] is None
 
 
+def test_rebuild_of_a_rollback_stays_a_rollback_of_the_same_job():
+    # 3 rolled back to 1; 4 is a plain RETRY of 3 (say, to apply changed variables).
+    history = amp.JobHistory([job(1), job(2), job(3, commit="c1", job_type="RETRY"),
+                              job(4, commit="c1", job_type="RETRY")])
+    assert history.info["4"] == dict(rebuild_of="1", is_rollback=True, failed_rollback=False, rollback_id=None)
+
+
+def test_last_good_skips_older_builds_of_the_served_content():
+    # 3 is a plain rebuild of the broken 2: rolling back means going to 1, not to 2 again.
+    history = amp.JobHistory([job(1), job(2), job(3, commit="c2", job_type="RETRY")])
+    assert history.info["3"]["is_rollback"] is False
+    assert history.last_good_before(history.head())["jobId"] == "1"
+    # A failed head still falls back to the newest success, whatever its content.
+    history = amp.JobHistory([job(1), job(2), job(3, "FAILED", commit="c2")])
+    assert history.last_good_before(history.head())["jobId"] == "2"
+
+
+@pytest.mark.parametrize("seconds,after", [(-60, True), (0, True), (0.9, True), (1.5, False), (600, False)])
+def test_started_after_allows_for_the_branch_touch_at_job_start(seconds, after):
+    start = T0 + dt.timedelta(minutes=5)
+    assert amp.started_after({"startTime": start}, start + dt.timedelta(seconds=seconds)) is after
+
+
 def test_job_ids_sort_numerically():
     history = amp.JobHistory([job(9), job(10), job(2)])
     assert [j["jobId"] for j in history.jobs] == ["10", "9", "2"]
@@ -157,17 +180,21 @@ def test_job_ids_sort_numerically():
 # amplify_deployment
 # ---------------------------------------------------------------------------
 
-DEPLOY = dict(app_id=APP, branch_name="production", job_id=None, rollback_id=None, wait=True,
+DEPLOY = dict(app_id=APP, branch_name="production", target="last_known_good", job_id=None, rollback_id=None, wait=True,
               wait_timeout=60, wait_delay=0)
 
 
-def _reads(stub, jobs, repository="https://github.com/propie/app", pages=1):
+def _reads(stub, jobs, repository="https://github.com/propie/app", pages=1, updated=T0):
     stub.add_response("get_app", {"app": {"appId": APP, "appArn": "arn", "name": "prop-ie-app",
                                           "description": "", "repository": repository, "platform": "WEB",
                                           "createTime": T0, "updateTime": T0, "environmentVariables": {},
                                           "defaultDomain": "x.amplifyapp.com", "enableBranchAutoBuild": True,
                                           "enableBasicAuth": False}}, {"appId": APP})
-    stub.add_response("get_branch", {"branch": _branch()}, {"appId": APP, "branchName": "production"})
+    _branch_and_jobs(stub, jobs, pages, updated)
+
+
+def _branch_and_jobs(stub, jobs, pages=1, updated=T0):
+    stub.add_response("get_branch", {"branch": _branch(updated=updated)}, {"appId": APP, "branchName": "production"})
     newest_first = sorted(jobs, key=amp.job_order, reverse=True)
     size = -(-len(newest_first) // pages)
     for n in range(pages):
@@ -180,9 +207,9 @@ def _reads(stub, jobs, repository="https://github.com/propie/app", pages=1):
         stub.add_response("list_jobs", page, expected)
 
 
-def _branch(env=None):
+def _branch(env=None, updated=T0):
     return {"branchArn": "arn", "branchName": "production", "description": "", "stage": "PRODUCTION",
-            "displayName": "production", "enableNotification": False, "createTime": T0, "updateTime": T0,
+            "displayName": "production", "enableNotification": False, "createTime": T0, "updateTime": updated,
             "environmentVariables": env or {}, "enableAutoBuild": True, "customDomains": [],
             "framework": "React", "activeJobId": "1", "totalNumberOfJobs": "1", "enableBasicAuth": False,
             "ttl": "5", "enablePullRequestPreview": False}
@@ -286,6 +313,147 @@ def test_deployment_failed_rebuild_fails_the_task(stubbed):
     out = run(amplify_deployment, client, DEPLOY)[0]
     assert isinstance(out, Fail) and "ended FAILED" in out.result["msg"]
     assert out.result["changed"] is True and out.result["job"]["job_id"] == "3"
+
+
+# ---------------------------------------------------------------------------
+# amplify_deployment target=serving
+# ---------------------------------------------------------------------------
+
+SERVING = dict(DEPLOY, target="serving")
+RID = "rb-20261130T034501Z-9f2c1a"
+CHANGED = T0 + dt.timedelta(minutes=30)  # job(n) starts n minutes after T0: jobs 30+ started after the change
+
+
+def _get_job(stub, summary):
+    stub.add_response("get_job", {"job": {"summary": summary, "steps": []}},
+                      {"appId": APP, "branchName": "production", "jobId": summary["jobId"]})
+
+
+def test_serving_rebuild_retries_the_newest_success_with_the_marker_in_job_reason_only(stubbed):
+    client, stub = stubbed
+    _reads(stub, [job(1), job(2), job(3, "FAILED")], updated=CHANGED)
+    stub.add_response("start_job", {"jobSummary": job(31, "PENDING", commit="c2", job_type="RETRY")},
+                      {"appId": APP, "branchName": "production", "jobType": "RETRY", "jobId": "2",
+                       "jobReason": "propie-rollback:%s rebuild of job 2 with the branch's current settings" % RID})
+    _get_job(stub, job(31, "RUNNING", commit="c2", job_type="RETRY"))
+    _get_job(stub, job(31, "SUCCEED", commit="c2", job_type="RETRY"))
+    out = run(amplify_deployment, client, dict(SERVING, rollback_id=RID), diff=True)[0]
+    r = out.result
+    assert isinstance(out, Exit), r
+    assert (r["changed"], r["action"], r["target"], r["method"]) == (True, "started", "serving", "StartJob RETRY")
+    assert (r["from_job"]["job_id"], r["target_job"]["job_id"], r["job"]["job_id"]) == ("2", "2", "31")
+    assert r["branch_update_time"] == CHANGED.isoformat()
+    assert [p["status"] for p in r["progress"]] == ["RUNNING", "SUCCEED"]
+    assert r["diff"]["before"]["built_with_settings_of"] == job(2)["startTime"].isoformat()
+    assert r["diff"]["after"]["built_with_settings_of"] == CHANGED.isoformat()
+    # The broken 3 is newer, but 31 rebuilt 2: reading the history, 31 serves job 2's content.
+    assert r["job"]["rebuild_of"] == "2"
+
+
+def test_serving_current_build_is_unchanged_in_check_and_apply(stubbed):
+    client, stub = stubbed
+    for check in (True, False):
+        _reads(stub, [job(1), job(31)], updated=CHANGED)
+        out = run(amplify_deployment, client, SERVING, check_mode=check, diff=True)[0]
+        assert (out.result["changed"], out.result["action"]) == (False, "none")
+        assert out.result["diff"]["before"] == out.result["diff"]["after"]
+        assert "after the branch's last change" in out.result["reason"]
+
+
+def test_serving_touch_within_a_second_of_the_job_start_is_not_a_change(stubbed):
+    client, stub = stubbed
+    _reads(stub, [job(1), job(2)], updated=job(2)["startTime"] + dt.timedelta(milliseconds=400))
+    out = run(amplify_deployment, client, SERVING)[0]
+    assert out.result["action"] == "none"
+
+
+def test_serving_check_mode_predicts_the_rebuild_without_starting(stubbed):
+    client, stub = stubbed
+    _reads(stub, [job(1), job(2)], updated=CHANGED)
+    out = run(amplify_deployment, client, SERVING, check_mode=True, diff=True)[0]
+    r = out.result
+    assert (r["changed"], r["action"], r["target_job"]["job_id"]) == (True, "would_start", "2")
+    assert r["diff"]["before"] != r["diff"]["after"]
+
+
+def test_serving_resumes_a_build_started_after_the_change(stubbed):
+    client, stub = stubbed
+    _reads(stub, [job(1), job(2), job(31, "RUNNING", commit="c2", job_type="RETRY")], updated=CHANGED)
+    _get_job(stub, job(31, "SUCCEED", commit="c2", job_type="RETRY"))
+    out = run(amplify_deployment, client, SERVING)[0]
+    r = out.result
+    assert (r["changed"], r["action"], r["job"]["job_id"], r["job"]["status"]) == (False, "resumed", "31", "SUCCEED")
+
+
+def test_serving_waits_out_a_build_started_before_the_change_then_rebuilds_it(stubbed):
+    client, stub = stubbed
+    # Release 29 started before the variables changed: once it serves, it has the old ones.
+    _reads(stub, [job(1), job(29, "RUNNING")], updated=CHANGED)
+    _get_job(stub, job(29, "SUCCEED"))
+    _branch_and_jobs(stub, [job(1), job(29)], updated=CHANGED)
+    stub.add_response("start_job", {"jobSummary": job(32, "PENDING", commit="c29", job_type="RETRY")},
+                      {"appId": APP, "branchName": "production", "jobType": "RETRY", "jobId": "29", "jobReason": ANY})
+    _get_job(stub, job(32, "SUCCEED", commit="c29", job_type="RETRY"))
+    out = run(amplify_deployment, client, SERVING)[0]
+    r = out.result
+    assert isinstance(out, Exit), r
+    assert (r["action"], r["target_job"]["job_id"], r["job"]["job_id"]) == ("started", "29", "32")
+    assert r["busy_job"]["job_id"] == "29" and r["busy_job"]["progress"][-1]["status"] == "SUCCEED"
+
+
+def test_serving_busy_without_wait_fails_and_check_mode_does_not_wait(stubbed):
+    client, stub = stubbed
+    _reads(stub, [job(1), job(29, "RUNNING")], updated=CHANGED)
+    out = run(amplify_deployment, client, dict(SERVING, wait=False))[0]
+    assert isinstance(out, Fail) and "started before the branch's last change" in out.result["msg"]
+    assert "wait=true" in out.result["msg"] and out.result["busy_job"]["job_id"] == "29"
+    _reads(stub, [job(1), job(29, "RUNNING")], updated=CHANGED)
+    out = run(amplify_deployment, client, SERVING, check_mode=True)[0]
+    assert (out.result["action"], out.result["job"]["job_id"]) == ("would_start", "29")
+
+
+def test_serving_repo_less_app_redeploys_the_serving_source_url(stubbed):
+    client, stub = stubbed
+    jobs = [job(1, job_type="MANUAL", source="s3://b/one.zip"), job(2, job_type="MANUAL", source="s3://b/two.zip")]
+    _reads(stub, jobs, repository="", updated=CHANGED)
+    stub.add_response("start_deployment", {"jobSummary": job(31, "PENDING", job_type="MANUAL", source="s3://b/two.zip")},
+                      {"appId": APP, "branchName": "production", "sourceUrl": "s3://b/two.zip", "sourceUrlType": "ZIP"})
+    out = run(amplify_deployment, client, dict(SERVING, wait=False))[0]
+    assert (out.result["method"], out.result["action"], out.result["job"]["job_id"]) == (
+        "StartDeployment", "started", "31")
+
+
+@pytest.mark.parametrize("jobs,params,repository,needle", [
+    ([job(1, "FAILED")], {}, "x", "has no successful build"),
+    ([job(1, job_type="MANUAL")], {}, "", "has no sourceUrl"),
+])
+def test_serving_bad_state_fails_without_starting(stubbed, jobs, params, repository, needle):
+    client, stub = stubbed
+    _reads(stub, jobs, repository=repository, updated=CHANGED)
+    out = run(amplify_deployment, client, dict(SERVING, **params))[0]
+    assert isinstance(out, Fail) and needle in out.result["msg"]
+
+
+def test_serving_with_job_id_fails_before_any_call(stubbed):
+    client = stubbed[0]
+    out = run(amplify_deployment, client, dict(SERVING, job_id="2"))[0]
+    assert isinstance(out, Fail) and "target=last_known_good only" in out.result["msg"]
+
+
+def test_rollback_after_a_serving_rebuild_of_the_broken_build_goes_past_it(stubbed):
+    client, stub = stubbed
+    # 3 (broken) was rebuilt as 31 to apply new variables; the rollback still returns to 2.
+    _reads(stub, [job(1), job(2), job(3), job(31, "SUCCEED", commit="c3", job_type="RETRY")])
+    out = run(amplify_deployment, client, DEPLOY, check_mode=True)[0]
+    assert (out.result["action"], out.result["target_job"]["job_id"]) == ("would_start", "2")
+
+
+def test_rollback_after_a_serving_rebuild_of_a_rollback_is_unchanged(stubbed):
+    client, stub = stubbed
+    _reads(stub, [job(1), job(2), job(3, commit="c1", job_type="RETRY"),
+                  job(31, "SUCCEED", commit="c1", job_type="RETRY")])
+    out = run(amplify_deployment, client, DEPLOY)[0]
+    assert (out.result["changed"], out.result["action"]) == (False, "none")
 
 
 # ---------------------------------------------------------------------------
