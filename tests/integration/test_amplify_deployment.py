@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.integration.test_amplify_helpers import (
@@ -158,3 +160,163 @@ def test_job_info_pages_and_finds_the_last_success(sandbox, run_playbook):
     assert (res["last_successful_job"]["job_id"], res["last_successful_job"]["commit_message"]) == ("3", "Release 1.3")
     assert operations(sandbox, seq).count("ListJobs") == 4  # two pages + two throttled
     assert sandbox.mutating_since(seq) == []
+
+
+# ---------------------------------------------------------------------------
+# target=serving: rebuild what the branch serves so that changed settings take effect
+# ---------------------------------------------------------------------------
+
+REBUILD = "Rebuild the serving build"
+RID = "rb-20261130T034501Z-9f2c1a"
+
+
+def rebuild(app_id: str, **extra) -> str:
+    return task(REBUILD, "propie.rollback.amplify_deployment",
+                {"app_id": app_id, "branch_name": BLUE, "target": "serving", **FAST, **extra})
+
+
+def set_table(sandbox, app_id: str, table: str) -> None:
+    sandbox.boto3_client("amplify").update_branch(appId=app_id, branchName=BLUE,
+                                                  environmentVariables={"DATA_TABLE_NAME": table})
+
+
+def live(sandbox, app_id: str) -> dict:
+    """The build the branch's visitors get, with the variables it was built with."""
+    return sandbox.control("GET", f"amplify/deployed?app_id={app_id}&branch_name={BLUE}")["deployed"]
+
+
+@APPS
+def test_serving_rebuild_makes_a_changed_variable_live(sandbox, run_playbook, repository):
+    app_id = make_app(sandbox, repository, domain=False)
+    set_table(sandbox, app_id, "prop-ie-sandbox-data-recovery")
+    # Amplify reads variables at build time: the change alone is not live.
+    assert live(sandbox, app_id)["environmentVariables"]["DATA_TABLE_NAME"] == "prop-ie-sandbox-data"
+    assert live(sandbox, app_id)["jobId"] == "3"
+    play = rebuild(app_id, rollback_id=RID)
+
+    seq = sandbox.last_seq()
+    run = run_playbook(play, check=True, diff=True)
+    assert run.rc == 0, run.stdout
+    res = run.result(REBUILD)
+    assert (res["changed"], res["action"], res["target"]) == (True, "would_start", "serving")
+    assert (res["from_job"]["job_id"], res["target_job"]["job_id"]) == ("3", "3")  # 4 is the failed build
+    assert res["diff"]["before"]["serving_job"] != res["diff"]["after"]["serving_job"]
+    assert sandbox.mutating_since(seq) == []
+    assert live(sandbox, app_id)["jobId"] == "3"
+
+    seq = sandbox.last_seq()
+    run = run_playbook(play, diff=True)
+    assert run.rc == 0, run.stdout
+    res = run.result(REBUILD)
+    assert (res["changed"], res["action"], res["rollback_id"]) == (True, "started", RID)
+    assert (res["job"]["job_id"], res["job"]["status"]) == ("5", "SUCCEED")
+    assert res["job"]["job_type"] == ("RETRY" if repository else "MANUAL")
+    assert operations(sandbox, seq, mutating=True) == [START[repository]]
+    deployed = live(sandbox, app_id)
+    assert deployed["jobId"] == "5"
+    assert deployed["environmentVariables"]["DATA_TABLE_NAME"] == "prop-ie-sandbox-data-recovery"
+    # The same build as before, only rebuilt: Release 1.3, not the broken 1.4.
+    if repository:
+        assert deployed["commitId"] == "a1b2c33"
+    else:
+        assert deployed["sourceUrl"] == "s3://prop-ie-builds/release-1.3.zip"
+
+    for check in (True, False):
+        seq = sandbox.last_seq()
+        run = run_playbook(play, check=check, diff=True)
+        assert run.rc == 0, run.stdout
+        res = run.result(REBUILD)
+        assert (res["changed"], res["action"], res["from_job"]["job_id"]) == (False, "none", "5")
+        assert res["diff"]["before"] == res["diff"]["after"]
+        assert sandbox.mutating_since(seq) == []
+
+    # Swapping back is another change, so another rebuild.
+    set_table(sandbox, app_id, "prop-ie-sandbox-data")
+    run = run_playbook(play)
+    assert run.rc == 0, run.stdout
+    assert (run.result(REBUILD)["action"], run.result(REBUILD)["job"]["job_id"]) == ("started", "6")
+    assert live(sandbox, app_id)["environmentVariables"]["DATA_TABLE_NAME"] == "prop-ie-sandbox-data"
+
+
+def test_serving_rerun_while_rebuilding_resumes(sandbox, run_playbook):
+    app_id = make_app(sandbox, True, domain=False)
+    set_table(sandbox, app_id, "recovery")
+    sandbox.control("POST", "amplify/config", {"job_durations": {"RUNNING": 6000}})
+    run = run_playbook(rebuild(app_id, wait=False))  # as a killed run would leave it
+    assert run.rc == 0 and run.result(REBUILD)["action"] == "started", run.stdout
+    sandbox.control("POST", "amplify/config", {"job_durations": {"RUNNING": 60}})
+
+    seq = sandbox.last_seq()
+    run = run_playbook(rebuild(app_id))
+    assert run.rc == 0, run.stdout
+    res = run.result(REBUILD)
+    assert (res["changed"], res["action"], res["job"]["job_id"]) == (False, "resumed", "5")
+    assert sandbox.mutating_since(seq) == []
+
+
+def test_serving_waits_for_a_build_that_predates_the_change_then_rebuilds_it(sandbox, run_playbook):
+    app_id = make_app(sandbox, True, domain=False)
+    sandbox.control("POST", "amplify/config", {"job_durations": {"RUNNING": 600}})  # 6 s
+    pushed = sandbox.control("POST", "amplify/push", {"app_id": app_id, "branch_name": BLUE,
+                                                      "commitId": "b0a7f1x", "commitMessage": "Release 1.5"})
+    time.sleep(1.5)  # the change must come clearly after the release started (not bookkeeping)
+    set_table(sandbox, app_id, "recovery")
+
+    seq = sandbox.last_seq()
+    run = run_playbook(rebuild(app_id))
+    assert run.rc == 0, run.stdout
+    res = run.result(REBUILD)
+    # Rebuilding job 3 now would undo release 1.5: wait for it, then rebuild it.
+    assert res["busy_job"]["job_id"] == pushed["jobId"] and res["busy_job"]["status"] == "SUCCEED"
+    assert (res["action"], res["target_job"]["job_id"], res["job"]["job_id"]) == ("started", pushed["jobId"], "6")
+    assert operations(sandbox, seq, mutating=True) == ["StartJob"]
+    deployed = live(sandbox, app_id)
+    assert (deployed["commitId"], deployed["environmentVariables"]["DATA_TABLE_NAME"]) == ("b0a7f1x", "recovery")
+
+
+@pytest.mark.parametrize("case,needle", [
+    ("job-id", "applies to target=last_known_good only"),
+    ("nothing-served", "has no successful build"),
+    ("upload", "has no sourceUrl"),
+    ("busy-no-wait", "re-run when it has ended (or with wait=true"),
+])
+def test_serving_bad_input_fails_clearly_without_mutating(sandbox, run_playbook, case, needle):
+    extra = {}
+    if case == "nothing-served":
+        app_id = make_app(sandbox, True, domain=False, blue_jobs=[{"status": "FAILED", "minutes_ago": 30}])
+    elif case == "upload":
+        app_id = make_app(sandbox, False, domain=False, blue_jobs=[{"status": "SUCCEED", "minutes_ago": 30}])
+    else:
+        app_id = make_app(sandbox, True, domain=False)
+    set_table(sandbox, app_id, "recovery")
+    if case == "job-id":
+        extra["job_id"] = "3"
+    elif case == "busy-no-wait":
+        sandbox.control("POST", "amplify/config", {"job_durations": {"RUNNING": 6000}})
+        sandbox.control("POST", "amplify/push", {"app_id": app_id, "branch_name": BLUE})
+        time.sleep(1.5)  # the change must come clearly after the release started (not bookkeeping)
+        set_table(sandbox, app_id, "recovery-2")
+        extra["wait"] = False
+    seq = sandbox.last_seq()
+    run = run_playbook(rebuild(app_id, **extra))
+    assert run.rc != 0 and run.failed_tasks == [REBUILD], run.stdout
+    assert needle in run.result(REBUILD)["msg"]
+    assert sandbox.mutating_since(seq) == []
+    if case == "job-id":
+        assert sandbox.requests(seq) == []  # refused before any AWS call
+
+
+def test_serving_throttling_is_retried(sandbox, run_playbook):
+    app_id = make_app(sandbox, True, domain=False)
+    set_table(sandbox, app_id, "recovery")
+    ops = ("GetApp", "GetBranch", "ListJobs", "StartJob", "GetJob")
+    for op in ops:
+        sandbox.add_fault(service="amplify", operation=op, error_code="ThrottlingException",
+                          http_status=400, count=2)
+    seq = sandbox.last_seq()
+    run = run_playbook(rebuild(app_id))
+    assert run.rc == 0, run.stdout
+    assert run.result(REBUILD)["job"]["status"] == "SUCCEED"
+    assert sorted(r["operation"] for r in sandbox.requests(seq) if r["fault"]) == sorted(ops * 2)
+    assert operations(sandbox, seq, mutating=True).count("StartJob") == 3  # 2 throttled + 1
+    assert live(sandbox, app_id)["environmentVariables"]["DATA_TABLE_NAME"] == "recovery"
