@@ -5,9 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import time
 import zipfile
 
 import pytest
+
+from tests.integration.test_amplify_helpers import BLUE, make_app
 
 SOURCE = "prop-ie-test-data"
 RID = "rb-20261130T034501Z-9f2c1a"
@@ -442,3 +445,123 @@ def test_appsync_datasource_swap(sandbox, run_playbook):
     assert source["dynamodbConfig"]["tableName"] == "recovery-table"
     assert source["serviceRoleArn"].endswith("role/prop-ie-appsync")
     assert not run_playbook(play).result("Swap the data source")["changed"]
+
+
+# ---------------------------------------------------------------------------
+# Amplify swap targets: set the branch variable, then rebuild the serving build
+# ---------------------------------------------------------------------------
+
+
+def _amplify_app(sandbox) -> str:
+    """The Amplify app of test_amplify_helpers, its production branch reading SOURCE."""
+    app_id = make_app(sandbox, True, domain=False)
+    sandbox.boto3_client("amplify").update_branch(
+        appId=app_id, branchName=BLUE, environmentVariables={"DATA_TABLE_NAME": SOURCE, "LOG_LEVEL": "info"})
+    return app_id
+
+
+def _live_env(sandbox, app_id: str) -> dict:
+    """The variables the build that visitors get was built with."""
+    return sandbox.control("GET", f"amplify/deployed?app_id={app_id}&branch_name={BLUE}")["deployed"][
+        "environmentVariables"]
+
+
+def _wait_job(sandbox, app_id: str, job_id: str) -> None:
+    amplify = sandbox.boto3_client("amplify")
+    deadline = time.monotonic() + 30
+    while amplify.get_job(appId=app_id, branchName=BLUE, jobId=job_id)["job"]["summary"]["status"] != "SUCCEED":
+        assert time.monotonic() < deadline, f"job {job_id} did not succeed"
+        time.sleep(0.1)
+
+
+def _branch_env(sandbox, app_id: str) -> dict:
+    return sandbox.boto3_client("amplify").get_branch(appId=app_id, branchName=BLUE)["branch"]["environmentVariables"]
+
+
+def _amplify_summary(run) -> list:
+    return run.result("Summarise the swap")["ansible_facts"]["dynamodb_pitr_rollback_swap_summary"]["amplify"]
+
+
+def test_role_swaps_an_amplify_variable_rebuilds_and_swaps_back(sandbox, run_playbook, estate, tmp_path):
+    app_id = _amplify_app(sandbox)
+    # Make the current variables live first, so that only the swap calls for a rebuild.
+    sandbox.boto3_client("amplify").start_job(appId=app_id, branchName=BLUE, jobType="RETRY", jobId="3")
+    sandbox.boto3_client("ssm").put_parameter(Name=PARAM, Value=SOURCE, Type="String")
+    records = tmp_path / "records"
+    extravars = {
+        "dynamodb_pitr_rollback_source_table": SOURCE, "dynamodb_pitr_rollback_restore_point": estate["point"],
+        "dynamodb_pitr_rollback_rollback_id": RID, "dynamodb_pitr_rollback_wait_delay": 1,
+        "dynamodb_pitr_rollback_env": "sandbox", "dynamodb_pitr_rollback_record_dir": str(records),
+        "dynamodb_pitr_rollback_swap_targets": [
+            {"type": "amplify_branch_env", "app_id": app_id, "branch_name": BLUE, "variable": "DATA_TABLE_NAME"},
+            {"type": "ssm_parameter", "name": PARAM}],
+    }
+    _wait_job(sandbox, app_id, "5")
+    assert _live_env(sandbox, app_id) == {"DATA_TABLE_NAME": SOURCE, "LOG_LEVEL": "info"}
+
+    seq = sandbox.last_seq()
+    check = run_playbook(ROLE_PLAY, extravars=extravars, check=True, diff=True)
+    assert check.rc == 0, check.stdout
+    assert sandbox.mutating_since(seq) == []
+    # The restore does not exist yet in check mode, so the swap is planned against its name.
+    planned = _amplify_summary(check)
+    assert [(a["branch_name"], a["variables_changed"], a["rebuild"]) for a in planned] == [(BLUE, True, "would_start")]
+
+    run = run_playbook(ROLE_PLAY, extravars=extravars)
+    assert run.rc == 0, run.stdout
+    target = estate["target"]
+    assert _branch_env(sandbox, app_id) == {"DATA_TABLE_NAME": target, "LOG_LEVEL": "info"}
+    assert _live_env(sandbox, app_id) == {"DATA_TABLE_NAME": target, "LOG_LEVEL": "info"}
+    done = _amplify_summary(run)
+    assert [(a["variables_changed"], a["rebuild"], a["job_id"], a["job_status"]) for a in done] == [
+        (True, "started", "6", "SUCCEED")]
+    assert sandbox.boto3_client("ssm").get_parameter(Name=PARAM)["Parameter"]["Value"] == target
+    record_path = records / f"{RID}-{SOURCE}.json"
+    record = json.loads(record_path.read_text())
+    previous = {t["id"]: t["previous"] for t in record["targets"]}
+    assert previous[f"amplify:{app_id}/{BLUE}:DATA_TABLE_NAME"] == {"value": SOURCE}
+
+    seq = sandbox.last_seq()
+    rerun = run_playbook(ROLE_PLAY, extravars=extravars)
+    assert rerun.rc == 0 and rerun.changed_tasks == [], rerun.changed_tasks
+    assert sandbox.mutating_since(seq) == []
+    assert [a["rebuild"] for a in _amplify_summary(rerun)] == ["none"]
+
+    back_vars = {"dynamodb_pitr_rollback_swap_back": str(record_path), "dynamodb_pitr_rollback_wait_delay": 1}
+    seq = sandbox.last_seq()
+    check_back = run_playbook(ROLE_PLAY, extravars=back_vars, check=True)
+    assert check_back.rc == 0 and sandbox.mutating_since(seq) == [], check_back.stdout
+    back = run_playbook(ROLE_PLAY, extravars=back_vars)
+    assert back.rc == 0, back.stdout
+    assert _live_env(sandbox, app_id) == {"DATA_TABLE_NAME": SOURCE, "LOG_LEVEL": "info"}
+    result = back.result("Record the swap back")["ansible_facts"]["dynamodb_pitr_rollback_result"]
+    assert [(a["rebuild"], a["job_id"]) for a in result["amplify"]] == [("started", "7")]
+    seq = sandbox.last_seq()
+    assert run_playbook(ROLE_PLAY, extravars=back_vars).changed_tasks == []
+    assert sandbox.mutating_since(seq) == []
+
+
+def test_role_rerun_rebuilds_a_variable_an_earlier_run_set_but_did_not_build(sandbox, run_playbook, estate, tmp_path):
+    # As a run killed between UpdateBranch and StartJob leaves it: the variable is set, not live.
+    app_id = _amplify_app(sandbox)
+    extravars = {
+        "dynamodb_pitr_rollback_source_table": SOURCE, "dynamodb_pitr_rollback_restore_point": estate["point"],
+        "dynamodb_pitr_rollback_rollback_id": RID, "dynamodb_pitr_rollback_wait_delay": 1,
+        "dynamodb_pitr_rollback_record_dir": str(tmp_path / "records"),
+        "dynamodb_pitr_rollback_amplify_rebuild": False,
+        "dynamodb_pitr_rollback_swap_targets": [
+            {"type": "amplify_branch_env", "app_id": app_id, "branch_name": BLUE, "variable": "DATA_TABLE_NAME"}],
+    }
+    first = run_playbook(ROLE_PLAY, extravars=extravars)
+    assert first.rc == 0, first.stdout
+    assert _branch_env(sandbox, app_id)["DATA_TABLE_NAME"] == estate["target"]
+    assert _live_env(sandbox, app_id)["DATA_TABLE_NAME"] == "prop-ie-sandbox-data"  # job 3's, built long ago
+    assert "serve the previous variables until their next build" in first.result(
+        "Warn that the Amplify variables are not live yet")["msg"]
+
+    seq = sandbox.last_seq()
+    second = run_playbook(ROLE_PLAY, extravars=dict(extravars, dynamodb_pitr_rollback_amplify_rebuild=True))
+    assert second.rc == 0, second.stdout
+    assert [(a["variables_changed"], a["rebuild"]) for a in _amplify_summary(second)] == [(False, "started")]
+    assert [r["operation"] for r in sandbox.mutating_since(seq)] == ["StartJob"]
+    assert _live_env(sandbox, app_id)["DATA_TABLE_NAME"] == estate["target"]
