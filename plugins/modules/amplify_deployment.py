@@ -430,37 +430,16 @@ def plan_serving(module, history: JobHistory, branch: Dict[str, Any]) -> Plan:
     )
 
 
-def start_retry(module, client, app_id, branch_name, target, rollback_id) -> Dict[str, Any]:
-    note = "rebuild of job %s: %s" % (target["jobId"], target.get("commitMessage") or "")
+def start_retry(module, client, app_id, branch_name, target, reason, commit_message=None) -> Dict[str, Any]:
+    """StartJob RETRY of `target`. `reason` (the rollback marker) goes in jobReason; a
+    rollback also gives a marked commit message, which a serving rebuild leaves as the
+    build's own so that the job history reads it as a plain rebuild of what is served."""
+    params = dict(appId=app_id, branchName=branch_name, jobType="RETRY", jobId=target["jobId"])
+    params["jobReason"] = reason[:JOB_REASON_MAX]
+    if commit_message is not None:
+        params.update(commitId=target.get("commitId"), commitMessage=commit_message[:COMMIT_MESSAGE_MAX])
     try:
-        return client.start_job(
-            appId=app_id,
-            branchName=branch_name,
-            jobType="RETRY",
-            jobId=target["jobId"],
-            jobReason=marker(rollback_id, "rollback to job %s" % target["jobId"])[:JOB_REASON_MAX],
-            commitId=target.get("commitId"),
-            commitMessage=marker(rollback_id, note)[:COMMIT_MESSAGE_MAX],
-            aws_retry=True,
-        )["jobSummary"]
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
-        module.fail_json_aws(e, msg="Could not start a RETRY of %s" % short(target))
-
-
-def start_rebuild(module, client, app_id, branch_name, target, rollback_id) -> Dict[str, Any]:
-    """RETRY of the serving build. The marker goes in jobReason only: the commit message
-    stays the build's own, so the job history reads it as a plain rebuild of what the
-    branch serves, not as a rollback to it."""
-    reason = "rebuild of job %s with the branch's current settings" % target["jobId"]
-    try:
-        return client.start_job(
-            appId=app_id,
-            branchName=branch_name,
-            jobType="RETRY",
-            jobId=target["jobId"],
-            jobReason=marker(rollback_id, reason)[:JOB_REASON_MAX],
-            aws_retry=True,
-        )["jobSummary"]
+        return client.start_job(aws_retry=True, **params)["jobSummary"]
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
         module.fail_json_aws(e, msg="Could not start a RETRY of %s" % short(target))
 
@@ -590,9 +569,12 @@ def do(module) -> None:
         if not connected:
             job = start_deployment(module, client, app_id, branch_name, target)
         elif serving:
-            job = start_rebuild(module, client, app_id, branch_name, target, rollback_id)
+            reason = "rebuild of job %s with the branch's current settings" % target["jobId"]
+            job = start_retry(module, client, app_id, branch_name, target, marker(rollback_id, reason))
         else:
-            job = start_retry(module, client, app_id, branch_name, target, rollback_id)
+            note = "rebuild of job %s: %s" % (target["jobId"], target.get("commitMessage") or "")
+            reason = marker(rollback_id, "rollback to job %s" % target["jobId"])
+            job = start_retry(module, client, app_id, branch_name, target, reason, marker(rollback_id, note))
         result.update(changed=True, action="started")
     else:
         job = decision.job

@@ -21,6 +21,20 @@ def redeploy(app_id: str, **extra) -> str:
                 {"app_id": app_id, "branch_name": BLUE, **FAST, **extra})
 
 
+def rerun_unchanged(sandbox, run_playbook, play: str, name: str) -> list:
+    """Check mode, then a real run: both report nothing to do and call nothing that writes."""
+    results = []
+    for check in (True, False):
+        seq = sandbox.last_seq()
+        run = run_playbook(play, check=check, diff=True)
+        assert run.rc == 0, run.stdout
+        res = run.result(name)
+        assert (res["changed"], res["action"]) == (False, "none")
+        assert sandbox.mutating_since(seq) == []
+        results.append(res)
+    return results
+
+
 @APPS
 def test_check_apply_reapply(sandbox, run_playbook, repository):
     app_id = make_app(sandbox, repository)
@@ -52,14 +66,8 @@ def test_check_apply_reapply(sandbox, run_playbook, repository):
     else:
         assert newest["sourceUrl"] == "s3://prop-ie-builds/release-1.3.zip"
 
-    for check in (True, False):
-        seq = sandbox.last_seq()
-        run = run_playbook(play, check=check, diff=True)
-        assert run.rc == 0, run.stdout
-        res = run.result(TASK)
-        assert (res["changed"], res["action"]) == (False, "none")
+    for res in rerun_unchanged(sandbox, run_playbook, play, TASK):
         assert res["from_job"]["job_id"] == "5" and res["from_job"]["is_rollback"] is True
-        assert sandbox.mutating_since(seq) == []
 
 
 @APPS
@@ -127,20 +135,25 @@ def test_bad_input_fails_clearly_without_mutating(sandbox, run_playbook, case, n
     assert sandbox.mutating_since(seq) == []
 
 
-@APPS
-def test_throttling_is_retried(sandbox, run_playbook, repository):
+@pytest.mark.parametrize("repository,target", [(True, "last_known_good"), (False, "last_known_good"),
+                                               (True, "serving")], ids=["repo-app", "manual-app", "serving"])
+def test_throttling_is_retried(sandbox, run_playbook, repository, target):
     app_id = make_app(sandbox, repository, domain=False)
+    if target == "serving":
+        set_table(sandbox, app_id, "recovery")
     ops = ("GetApp", "GetBranch", "ListJobs", START[repository], "GetJob")
     for op in ops:
         sandbox.add_fault(service="amplify", operation=op, error_code="ThrottlingException",
                           http_status=400, count=2)
     seq = sandbox.last_seq()
-    run = run_playbook(redeploy(app_id))
+    run = run_playbook(redeploy(app_id, target=target))
     assert run.rc == 0, run.stdout
     assert run.result(TASK)["job"]["status"] == "SUCCEED"
     faults = [r["operation"] for r in sandbox.requests(seq) if r["fault"]]
     assert sorted(faults) == sorted(ops * 2)
     assert operations(sandbox, seq, mutating=True).count(START[repository]) == 3  # 2 throttled + 1
+    if target == "serving":
+        assert live(sandbox, app_id)["environmentVariables"]["DATA_TABLE_NAME"] == "recovery"
 
 
 def test_job_info_pages_and_finds_the_last_success(sandbox, run_playbook):
@@ -221,14 +234,8 @@ def test_serving_rebuild_makes_a_changed_variable_live(sandbox, run_playbook, re
     else:
         assert deployed["sourceUrl"] == "s3://prop-ie-builds/release-1.3.zip"
 
-    for check in (True, False):
-        seq = sandbox.last_seq()
-        run = run_playbook(play, check=check, diff=True)
-        assert run.rc == 0, run.stdout
-        res = run.result(REBUILD)
-        assert (res["changed"], res["action"], res["from_job"]["job_id"]) == (False, "none", "5")
-        assert res["diff"]["before"] == res["diff"]["after"]
-        assert sandbox.mutating_since(seq) == []
+    for res in rerun_unchanged(sandbox, run_playbook, play, REBUILD):
+        assert res["from_job"]["job_id"] == "5" and res["diff"]["before"] == res["diff"]["after"]
 
     # Swapping back is another change, so another rebuild.
     set_table(sandbox, app_id, "prop-ie-sandbox-data")
@@ -305,18 +312,3 @@ def test_serving_bad_input_fails_clearly_without_mutating(sandbox, run_playbook,
     if case == "job-id":
         assert sandbox.requests(seq) == []  # refused before any AWS call
 
-
-def test_serving_throttling_is_retried(sandbox, run_playbook):
-    app_id = make_app(sandbox, True, domain=False)
-    set_table(sandbox, app_id, "recovery")
-    ops = ("GetApp", "GetBranch", "ListJobs", "StartJob", "GetJob")
-    for op in ops:
-        sandbox.add_fault(service="amplify", operation=op, error_code="ThrottlingException",
-                          http_status=400, count=2)
-    seq = sandbox.last_seq()
-    run = run_playbook(rebuild(app_id))
-    assert run.rc == 0, run.stdout
-    assert run.result(REBUILD)["job"]["status"] == "SUCCEED"
-    assert sorted(r["operation"] for r in sandbox.requests(seq) if r["fault"]) == sorted(ops * 2)
-    assert operations(sandbox, seq, mutating=True).count("StartJob") == 3  # 2 throttled + 1
-    assert live(sandbox, app_id)["environmentVariables"]["DATA_TABLE_NAME"] == "recovery"
