@@ -311,4 +311,3 @@ def test_serving_bad_input_fails_clearly_without_mutating(sandbox, run_playbook,
     assert sandbox.mutating_since(seq) == []
     if case == "job-id":
         assert sandbox.requests(seq) == []  # refused before any AWS call
-
