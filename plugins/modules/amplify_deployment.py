@@ -60,7 +60,9 @@ description:
     of starting another (a killed run that is re-run resumes); if the serving build
     started after the change, nothing is started and C(changed=false). An C(updateTime)
     within a second of a job's start counts as that job's (Amplify touches the branch
-    when it starts a job).
+    when it starts a job). Only the branch is compared; a change of the app's own
+    environment variables (C(UpdateApp)) does not move the branch's C(updateTime) and is
+    not detected.
   - If a job that started B(before) the change is running when a serving rebuild is
     needed, the module waits for it to end (it will be the serving build, built with the
     old settings) and then rebuilds what serves; with O(wait=false) it fails instead. It
