@@ -33,6 +33,25 @@ def _zone(sandbox, weights=(100, 0)):
     return zone_id
 
 
+def _setup(sandbox, traffic=True):
+    """The shift tests' estate plus the weighted layer, with healthy traffic unless told not."""
+    app_id, sqs, url = _estate(sandbox)
+    _zone(sandbox)
+    if traffic:
+        _traffic(sandbox, app_id)
+    return app_id, sqs, url
+
+
+def _once_at(percent, sandbox, app_id, **traffic):
+    """A GateWatcher callback: publish `traffic` once, when the gate at `percent` % runs."""
+    def publish(state):
+        if state[1] == percent and not publish.done.is_set():
+            publish.done.set()
+            _traffic(sandbox, app_id, **traffic)
+    publish.done = threading.Event()
+    return publish
+
+
 def _weights(sandbox) -> dict[str, int]:
     r53 = sandbox.boto3_client("route53")
     zone_id = r53.list_hosted_zones_by_name(DNSName=DOMAIN)["HostedZones"][0]["Id"]
@@ -93,9 +112,7 @@ def _ops(sandbox, seq, service):
 
 
 def test_healthy_weighted_shift_goes_10_50_100_and_switches_the_domain_at_100(sandbox, run_playbook):
-    app_id, sqs, url = _estate(sandbox)
-    _zone(sandbox)
-    _traffic(sandbox, app_id)
+    app_id, sqs, url = _setup(sandbox)
     # Route 53 throttles: the route53 module retries and the shift goes on.
     sandbox.add_fault(service="route53", operation="ChangeResourceRecordSets",
                       error_code="Throttling", http_status=400, count=2)
@@ -125,20 +142,12 @@ def test_healthy_weighted_shift_goes_10_50_100_and_switches_the_domain_at_100(sa
 
 
 def test_spike_at_50_aborts_weights_back_to_blue_domain_untouched(sandbox, run_playbook):
-    app_id, sqs, url = _estate(sandbox)
-    _zone(sandbox)
-    _traffic(sandbox, app_id)
-    spiked = threading.Event()
-
-    def spike_when_the_50_gate_runs(state):
-        if state[:2] == (50, 50) and not spiked.is_set():
-            spiked.set()
-            _traffic(sandbox, app_id, errors_per_min=150.0, minutes=3)
-
+    app_id, sqs, url = _setup(sandbox)
+    spike = _once_at(50, sandbox, app_id, errors_per_min=150.0, minutes=3)
     seq = sandbox.last_seq()
-    with GateWatcher(sandbox, app_id, spike_when_the_50_gate_runs) as watcher:
+    with GateWatcher(sandbox, app_id, spike) as watcher:
         run = run_playbook("playbooks/shift.yml", extravars={**FAST, "traffic_shift_bake_seconds": 60})
-    assert spiked.is_set() and run.rc != 0
+    assert spike.done.is_set() and run.rc != 0
     text = " ".join(run.stdout.split())
     assert "Traffic shift ABORTED (gate decided rollback: 5XX error rate" in text
     assert "weights blue=100 green=0" in text
@@ -156,8 +165,7 @@ def test_spike_at_50_aborts_weights_back_to_blue_domain_untouched(sandbox, run_p
 
 
 def test_hold_at_10_then_continue_resumes_at_50_not_10(sandbox, run_playbook):
-    app_id, sqs, url = _estate(sandbox)
-    _zone(sandbox)
+    app_id, sqs, url = _setup(sandbox, traffic=False)
     # No metrics yet: the gate at 10 % cannot judge and holds.
     held = run_playbook("playbooks/shift.yml", extravars={**FAST, "traffic_shift_bake_seconds": 10})
     assert held.rc != 0
@@ -181,18 +189,31 @@ def test_hold_at_10_then_continue_resumes_at_50_not_10(sandbox, run_playbook):
     assert [e["event"] for e in _events(sqs, url)] == ["shift_step"]
 
 
+def test_hold_at_10_then_abort_by_decision_puts_blue_back(sandbox, run_playbook):
+    app_id, sqs, url = _setup(sandbox, traffic=False)
+    held = run_playbook("playbooks/shift.yml", extravars={**FAST, "traffic_shift_bake_seconds": 10})
+    assert held.rc != 0 and _weights(sandbox) == {"blue": 90, "green": 10}
+    assert [e["event"] for e in _events(sqs, url)] == ["shift_held"]
+
+    seq = sandbox.last_seq()
+    aborted = run_playbook("playbooks/shift.yml", extravars={**FAST, "shift_decision": "abort"})
+    assert aborted.rc != 0
+    assert ("Traffic shift ABORTED (aborted by decision (traffic_shift_decision=abort)); traffic is back"
+            " on production (verified: True, weights blue=100 green=0)") in " ".join(aborted.stdout.split())
+    assert _weights(sandbox) == {"blue": 100, "green": 0}
+    assert _mapping(sandbox, app_id) == BLUE_ONLY
+    # No gate, no Amplify write (the domain was never moved); only the records and the alert.
+    assert not any(_gated(aborted, p) for p in (10, 50, 100))
+    assert {(r["service"], r["operation"]) for r in sandbox.mutating_since(seq)} == {
+        ("route53", "ChangeResourceRecordSets"), ("sns", "Publish")}
+    events = _events(sqs, url)
+    assert [(e["event"], e["severity"]) for e in events] == [("shift_aborted", "critical")]
+    assert events[0]["details"]["weights"] == {"blue": 100, "green": 0}
+
+
 def test_hold_at_50_rerun_keeps_50_and_continue_gates_the_next_step(sandbox, run_playbook):
-    app_id, sqs, url = _estate(sandbox)
-    _zone(sandbox)
-    _traffic(sandbox, app_id)
-    slow = threading.Event()
-
-    def slow_down_when_the_50_gate_runs(state):
-        if state[:2] == (50, 50) and not slow.is_set():
-            slow.set()
-            _traffic(sandbox, app_id, latency_ms=4500.0, minutes=3)
-
-    with GateWatcher(sandbox, app_id, slow_down_when_the_50_gate_runs):
+    app_id, sqs, url = _setup(sandbox)
+    with GateWatcher(sandbox, app_id, _once_at(50, sandbox, app_id, latency_ms=4500.0, minutes=3)):
         held = run_playbook("playbooks/shift.yml", extravars={**FAST, "traffic_shift_bake_seconds": 60})
     assert held.rc != 0
     assert "Traffic shift HELD at 50% green: gate decided alert (Latency p99" in " ".join(held.stdout.split())
@@ -238,9 +259,7 @@ BAD_LAYERS = {
 
 @pytest.mark.parametrize("case", list(BAD_LAYERS))
 def test_bad_weighted_settings_are_rejected_before_anything_changes(sandbox, run_playbook, case):
-    app_id, _, _ = _estate(sandbox)
-    _zone(sandbox)
-    _traffic(sandbox, app_id)
+    _setup(sandbox)
     layer, message = BAD_LAYERS[case]
     seq = sandbox.last_seq()
     run = run_playbook("playbooks/shift.yml", extravars={**FAST, "rollback_weighted_layer": layer})
@@ -251,9 +270,7 @@ def test_bad_weighted_settings_are_rejected_before_anything_changes(sandbox, run
 
 
 def test_check_mode_predicts_the_steps_and_changes_nothing(sandbox, run_playbook):
-    app_id, sqs, url = _estate(sandbox)
-    _zone(sandbox)
-    _traffic(sandbox, app_id)
+    app_id, sqs, url = _setup(sandbox)
     seq = sandbox.last_seq()
     run = run_playbook("playbooks/shift.yml", extravars={**FAST, "traffic_shift_bake_seconds": 600},
                        check=True, diff=True)
