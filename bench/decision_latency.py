@@ -77,7 +77,7 @@ def _wait_for(sandbox, seq: int, operation: str, proc: subprocess.Popen, timeout
 
 def one_run(sandbox, mode: str, interval: int, rng: random.Random) -> dict:
     sandbox.reset()
-    app_id, _, _ = _estate(sandbox)
+    app_id = _estate(sandbox)[0]
     extravars = {"env": "sandbox", "shift_decision": "", "traffic_shift_gate_interval": interval,
                  "traffic_shift_bake_seconds": 20 * interval + 60, "traffic_shift_domain_delay": 1}
     if mode == "weighted":
@@ -92,7 +92,7 @@ def one_run(sandbox, mode: str, interval: int, rng: random.Random) -> dict:
         time.sleep(rng.uniform(0, interval))
         spike_seq = sandbox.last_seq()
         _traffic(sandbox, app_id, errors_per_min=300.0, minutes=3)
-        out, _ = proc.communicate(timeout=20 * interval + 300)
+        out = proc.communicate(timeout=20 * interval + 300)[0]
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -124,7 +124,7 @@ def summary(runs: list[dict]) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--intervals", type=int, nargs="+", default=[2, 5, 10],
                         help="gate intervals to measure, seconds")
     parser.add_argument("--runs", type=int, default=3, help="runs per mode and interval")
@@ -138,7 +138,7 @@ def main() -> int:
     try:
         for mode in args.modes:
             for interval in args.intervals:
-                runs = [one_run(sandbox, mode, interval, rng) for _ in range(args.runs)]
+                runs = [one_run(sandbox, mode, interval, rng) for _run in range(args.runs)]
                 result["results"].setdefault(mode, {})[f"{interval}s"] = summary(runs)
                 print(f"{mode} interval {interval}s: {summary(runs)['median_s']}s median",
                       file=sys.stderr, flush=True)
