@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import yaml
+
+from tests.conftest import REPO
+
+
+def _sandbox_triggers():
+    """The sandbox env's trigger table, with its one template resolved."""
+    text = (REPO / "inventories/sandbox/group_vars/all/triggers.yml").read_text()
+    text = text.replace("{{ rollback_amplify_app_id }}", "d4cebxzd5u3ynb").replace("{{ rollback_env }}", "sandbox")
+    return yaml.safe_load(text)["rollback_triggers"]
+
 
 def _alarms(sandbox):
     return {a["AlarmName"]: a for a in sandbox.boto3_client("cloudwatch").describe_alarms()["MetricAlarms"]}
 
 
 def test_alarms_play_provisions_the_runbook_table_idempotently(sandbox, run_playbook):
-    check = run_playbook("playbooks/alarms.yml", extravars={"env": "sandbox"}, check=True)
+    check = run_playbook("playbooks/alarms.yml", extravars={"env": "sandbox"}, check=True, diff=True)
     assert check.rc == 0, check.stdout
     assert _alarms(sandbox) == {}
+    predicted = check.result("Provision an alarm per trigger")
+    assert predicted["changed"] and len(predicted["created"]) == 4
+    assert predicted["diff"]["before"] == {}
+    assert predicted["diff"]["after"]["propie-sandbox-Latency-p99"]["ExtendedStatistic"] == "p99"
 
     first = run_playbook("playbooks/alarms.yml", extravars={"env": "sandbox"})
     assert first.rc == 0, first.stdout
@@ -34,6 +49,17 @@ def test_alarms_play_provisions_the_runbook_table_idempotently(sandbox, run_play
     assert again.rc == 0, again.stdout
     assert again.changed_tasks == []
     assert sandbox.mutating_since(seq) == []
+
+    # A changed threshold updates just that alarm, and the diff shows before and after.
+    triggers = _sandbox_triggers()
+    triggers[1]["threshold"] = 2500
+    changed = run_playbook("playbooks/alarms.yml", extravars={"env": "sandbox", "rollback_triggers": triggers},
+                           diff=True)
+    result = changed.result("Provision an alarm per trigger")
+    assert result["updated"] == ["propie-sandbox-Latency-p99"] and result["created"] == []
+    assert result["diff"]["before"]["propie-sandbox-Latency-p99"]["Threshold"] == 3000.0
+    assert result["diff"]["after"]["propie-sandbox-Latency-p99"]["Threshold"] == 2500.0
+    assert _alarms(sandbox)["propie-sandbox-Latency-p99"]["Threshold"] == 2500.0
 
 
 def test_bad_trigger_definitions_are_rejected_before_any_alarm(sandbox, run_playbook):
