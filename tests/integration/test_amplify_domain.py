@@ -73,8 +73,9 @@ def test_waits_for_an_updating_domain_before_updating(sandbox, run_playbook):
     seq = sandbox.last_seq()
 
     def release() -> None:
-        # Once the module has seen UPDATING (its first read), the domain settles.
-        while "GetDomainAssociation" not in operations(sandbox, seq):
+        # Settle only after two reads: whether or not the module reads the domain once before
+        # its wait loop, its wait has then seen UPDATING at least once.
+        while operations(sandbox, seq).count("GetDomainAssociation") < 2:
             time.sleep(0.05)
         sandbox.control("POST", "amplify/domain-status", {**hold, "status": "AVAILABLE"})
 
