@@ -343,7 +343,7 @@ def test_own_template_restore_in_progress_is_waited_for_not_cancelled(sandbox, c
 
 def test_other_in_progress_status_is_waited_out_then_decided(sandbox, cfn, run_playbook):
     sandbox.control("POST", "cloudformation/next-create",
-                    {"stack_name": STACK, "outcome": "CREATE_FAILED", "seconds": 600})  # 6 s
+                    {"stack_name": STACK, "outcome": "CREATE_FAILED", "seconds": 1500})  # 15 s: room for a slow ansible start
     create(cfn, settle=False)
     run = run_playbook(recover())
     assert run.rc == 0, run.stdout
