@@ -52,8 +52,9 @@ bench: setup
 sandbox: setup
 	$(BIN)/python -m sandbox serve --port $(SANDBOX_PORT)
 
+# Seed the PropIE incident, show it, run the runbook's procedures on it, show it again.
 demo: setup
-	$(BIN)/python -m sandbox demo --port $(SANDBOX_PORT)
+	$(BIN)/python -m sandbox demo --port $(SANDBOX_PORT) --time-scale 0.05 -- tools/demo_rollback.sh
 
 clean:
 	rm -rf $(VENV) .build tests/output

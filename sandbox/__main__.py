@@ -84,8 +84,10 @@ def _demo(args: argparse.Namespace) -> int:
     from sandbox.scenarios import SCENARIOS, run_scenario
 
     port_file = Path(tempfile.mkdtemp()) / "port"
-    server = subprocess.Popen([sys.executable, "-m", "sandbox", "serve", "--port", str(args.port),
-                               "--port-file", str(port_file)])
+    serve = [sys.executable, "-m", "sandbox", "serve", "--port", str(args.port), "--port-file", str(port_file)]
+    if args.time_scale is not None:
+        serve += ["--time-scale", str(args.time_scale)]
+    server = subprocess.Popen(serve)
     try:
         deadline = time.monotonic() + 30
         while not port_file.exists():
@@ -134,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="start a sandbox, seed a scenario, show it, run COMMAND")
     demo.add_argument("--port", type=int, default=0, help="TCP port (default: any free port)")
     demo.add_argument("--scenario", default="propie-incident")
+    demo.add_argument("--time-scale", type=float, default=None,
+                      help="real seconds per emulated second while COMMAND runs (e.g. 0.05)")
     demo.add_argument("command", nargs=argparse.REMAINDER,
                       help="command to run against the seeded sandbox (AWS_* variables set)")
     demo.set_defaults(func=_demo)

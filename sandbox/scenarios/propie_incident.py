@@ -223,7 +223,7 @@ def facts(client: SandboxClient) -> dict[str, Any]:
 
 
 def describe(facts: dict[str, Any]) -> str:
-    """Read the estate back over the API and say what is broken."""
+    """Read the estate back over the API and say what is broken and what is fine."""
     client = SandboxClient(facts["endpoint"])
     amplify = client.boto3_client("amplify")
     app_id = facts["app_id"]
@@ -235,28 +235,35 @@ def describe(facts: dict[str, Any]) -> str:
     last_good = next(j for j in jobs if j["status"] == "SUCCEED")
     stack = client.boto3_client("cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]
     ddb = client.boto3_client("dynamodb")
-    items = ddb.scan(TableName=TABLE)["Items"]
+    # The table the application reads now (the swap repoints this parameter).
+    serving_table = client.boto3_client("ssm").get_parameter(Name=TABLE_PARAMETER)["Parameter"]["Value"]
+    items = ddb.scan(TableName=serving_table)["Items"]
     corrupted = sum(1 for i in items if i["status"]["S"] == "CORRUPTED")
     pitr = ddb.describe_continuous_backups(TableName=TABLE)["ContinuousBackupsDescription"]
     window = pitr["PointInTimeRecoveryDescription"]
     rate = _five_xx_rate(client, app_id)
+
+    def mark(ok: bool) -> str:
+        return "ok     " if ok else "BROKEN "
+
+    stack_ok = stack["StackStatus"].endswith("_COMPLETE") and stack["StackStatus"] != "ROLLBACK_COMPLETE"
     lines = [
-        f"PropIE incident seeded in the sandbox at {facts['endpoint']}",
+        f"PropIE estate in the sandbox at {facts['endpoint']}",
         "",
         f"Amplify app {APP_NAME} ({app_id})",
-        f"  BROKEN  traffic: {DOMAIN} -> {routing} (blue is '{BLUE}')",
-        f"  BROKEN  {BLUE} newest job {newest['jobId']} is {newest['status']} "
+        f"  {mark(set(routing.values()) == {BLUE})} traffic: {DOMAIN} -> {routing} (blue is '{BLUE}')",
+        f"  {mark(newest['status'] == 'SUCCEED')} {BLUE} newest job {newest['jobId']} is {newest['status']} "
         f"(commit {newest['commitId']}: {newest['commitMessage']})",
         f"          last good job {last_good['jobId']} (commit {last_good['commitId']})",
         f"CloudFormation {STACK}",
-        f"  BROKEN  status {stack['StackStatus']}",
-        f"DynamoDB {TABLE}",
-        f"  {'BROKEN ' if corrupted or len(items) < GOOD_ITEMS else 'ok     '} "
-        f"{len(items)} of {GOOD_ITEMS} items, {corrupted} corrupted",
-        f"          PITR window {window['EarliestRestorableDateTime']:%H:%M:%S} .. "
+        f"  {mark(stack_ok)} status {stack['StackStatus']}",
+        f"DynamoDB: the application reads {serving_table}",
+        f"  {mark(not corrupted and len(items) == GOOD_ITEMS)} {len(items)} of {GOOD_ITEMS} items, "
+        f"{corrupted} corrupted",
+        f"          PITR window of {TABLE}: {window['EarliestRestorableDateTime']:%H:%M:%S} .. "
         f"{window['LatestRestorableDateTime']:%H:%M:%S} UTC",
-        "CloudWatch AWS/AmplifyHosting",
-        f"  BROKEN  5XX rate over the last 5 minutes: {rate:.1f}% (automatic rollback above 5%)",
+        "CloudWatch AWS/AmplifyHosting (seeded history; the sandbox has no live traffic)",
+        f"  {mark(rate <= 5)} 5XX rate over the last 5 minutes: {rate:.1f}% (automatic rollback above 5%)",
         f"SNS alerts topic {facts['topic_arn']}",
     ]
     return "\n".join(lines)
