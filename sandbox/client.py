@@ -70,6 +70,18 @@ class SandboxClient:
             config=Config(**config) if config else None,
         )
 
+    def sqs_subscribed_to(self, topic_name: str, queue_name: str) -> tuple[str, str]:
+        """Create an SNS topic with an SQS queue subscribed to it; return (topic ARN, queue URL).
+
+        What tests use to receive the SNS messages (alarms, rollback notifications) sent there.
+        """
+        sns, sqs = self.boto3_client("sns"), self.boto3_client("sqs")
+        topic = sns.create_topic(Name=topic_name)["TopicArn"]
+        url = sqs.create_queue(QueueName=queue_name)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+        return topic, url
+
     def env(self) -> dict[str, str]:
         """Environment variables that point boto3/botocore (and Ansible) at the sandbox."""
         return {

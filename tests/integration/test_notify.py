@@ -37,12 +37,8 @@ PLAY = """
 
 
 def _subscribed_queue(sandbox):
-    sns, sqs = sandbox.boto3_client("sns"), sandbox.boto3_client("sqs")
-    topic = sns.create_topic(Name="alerts")["TopicArn"]
-    url = sqs.create_queue(QueueName="alerts-inbox")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
-    return topic, sqs, url
+    topic, url = sandbox.sqs_subscribed_to("alerts", "alerts-inbox")
+    return topic, sandbox.boto3_client("sqs"), url
 
 
 def _messages(sqs, url):

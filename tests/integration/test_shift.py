@@ -25,12 +25,8 @@ def _estate(sandbox):
             {"status": "SUCCEED", "commitId": f"{branch}1", "minutes_ago": 30}]})
     amplify.create_domain_association(appId=app_id, domainName=DOMAIN, subDomainSettings=[
         {"prefix": "", "branchName": "production"}, {"prefix": "www", "branchName": "production"}])
-    sns, sqs = sandbox.boto3_client("sns"), sandbox.boto3_client("sqs")
-    topic = sns.create_topic(Name=TOPIC)["TopicArn"]
-    url = sqs.create_queue(QueueName="inbox")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
-    return app_id, sqs, url
+    url = sandbox.sqs_subscribed_to(TOPIC, "inbox")[1]
+    return app_id, sandbox.boto3_client("sqs"), url
 
 
 def _traffic(sandbox, app_id, errors_per_min=2.0, latency_ms=200.0, minutes=8, env="sandbox"):

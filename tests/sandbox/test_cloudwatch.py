@@ -248,11 +248,8 @@ def test_query_ids_must_be_valid_and_unique(sandbox):
 @pytest.fixture
 def alerts(sandbox):
     """An SNS topic with an SQS queue subscribed to it; returns (topic_arn, receive())."""
-    sns, sqs = sandbox.boto3_client("sns"), sandbox.boto3_client("sqs")
-    topic = sns.create_topic(Name="rollback-alerts")["TopicArn"]
-    queue_url = sqs.create_queue(QueueName="alerts")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    topic, queue_url = sandbox.sqs_subscribed_to("rollback-alerts", "alerts")
+    sqs = sandbox.boto3_client("sqs")
 
     def receive() -> list[dict]:
         messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
