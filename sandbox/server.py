@@ -10,6 +10,7 @@ response classes and backends are extended at runtime by the modules in
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gzip
 import importlib
@@ -85,7 +86,13 @@ class Sandbox:
         self._controls: dict[str, ControlHandler] = {}
         self._reset_hooks: list[Callable[[], None]] = []
         self._pending: dict[str, str] = {}
+        # Services whose extension is pending or being installed: a request for one waits on
+        # the lock until the install has finished (not just started) in another thread.
+        self._not_ready: set[str] = set()
         self._install_lock = threading.Lock()
+        # DynamoDB writes one at a time, as each item's writes are in AWS: a conditional write
+        # (the rollback lock's lease) must never see another write land between its check and set.
+        self._dynamodb_writes = threading.Lock()
         self.moto_app = moto_app or _make_moto_app()
 
     # -- extension API -----------------------------------------------------
@@ -122,17 +129,19 @@ class Sandbox:
     def install_extensions(self, modules: dict[str, str] | None = None, lazy: bool = True) -> None:
         """Register extensions; install them now, or (lazy) on first use of their service."""
         self._pending.update(EXTENSION_MODULES if modules is None else modules)
+        self._not_ready.update(self._pending)
         if not lazy:
             for service in list(self._pending):
                 self.ensure_installed(service)
 
     def ensure_installed(self, service: str) -> None:
-        if service not in self._pending:
+        if service not in self._not_ready:
             return
         with self._install_lock:
             module = self._pending.pop(service, None)
             if module is not None:
                 importlib.import_module(module).install(self)
+            self._not_ready.discard(service)
 
     def reset(self) -> None:
         from moto.moto_api._internal.models import moto_api_backend
@@ -157,8 +166,10 @@ class Sandbox:
         entry = self.state.record(
             call.service, call.operation, protocol.is_mutating(call.operation), call.region
         )
+        serial = self._dynamodb_writes if call.service == "dynamodb" and entry.mutating else contextlib.nullcontext()
         try:
-            status, headers, payload = self._dispatch(environ, call, body, entry)
+            with serial:
+                status, headers, payload = self._dispatch(environ, call, body, entry)
         except Exception as err:  # noqa: BLE001 - a sandbox bug must still answer like AWS
             traceback.print_exc()
             status, headers, payload = protocol.error_response(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -115,7 +116,7 @@ def run_playbook(sandbox: SandboxClient, tmp_path: Path):
 
     def run(playbook: str | Path, extravars: dict | None = None, check: bool = False,
             diff: bool = False, env: dict | None = None,
-            inventory: str = "inventories/sandbox") -> PlaybookRun:
+            inventory: str = "inventories") -> PlaybookRun:
         counter["n"] += 1
         private = tmp_path / f"runner{counter['n']}"
         private.mkdir()
@@ -131,6 +132,9 @@ def run_playbook(sandbox: SandboxClient, tmp_path: Path):
             "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
             "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
             "ANSIBLE_NOCOLOR": "1",
+            # What runs write (swap records, snapshots, incident records) stays in the test's
+            # tmp_path, never in the checkout.
+            "PROPIE_ROLLBACK_STATE_DIR": str(tmp_path / "state"),
             **(env or {}),
         }
         runner = ansible_runner.run(
@@ -146,3 +150,31 @@ def run_playbook(sandbox: SandboxClient, tmp_path: Path):
         return PlaybookRun(runner)
 
     return run
+
+
+@pytest.fixture
+def run_printed(sandbox: SandboxClient, tmp_path: Path):
+    """Run a command the tool printed, as printed, in a shell from `cwd` (default: the checkout).
+
+    run_printed(command, cwd=None, env=None) -> subprocess.CompletedProcess (text, stdout+stderr)
+    The environment is a user's shell pointed at the sandbox: AWS_* from the sandbox, the
+    collections path, the same state directory as run_playbook's runs.
+    """
+    def run(command: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+        full_env = {**os.environ, **sandbox.env(), "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS_PATH),
+                    "ANSIBLE_NOCOLOR": "1", "PROPIE_ROLLBACK_STATE_DIR": str(tmp_path / "state"),
+                    **(env or {})}
+        return subprocess.run(["bash", "-c", command], cwd=cwd or REPO, env=full_env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600, check=False)
+
+    return run
+
+
+def recap(output: str) -> dict[str, dict[str, int]]:
+    """PLAY RECAP counters per host from ansible-playbook's output."""
+    counts = {}
+    for line in output.splitlines():
+        match = re.match(r"^(\S+)\s+:\s+((?:\w+=\d+\s*)+)$", line.strip())
+        if match:
+            counts[match.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(2))}
+    return counts

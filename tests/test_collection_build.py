@@ -123,3 +123,55 @@ def test_ansible_doc_reads_installed_module(built, module):
     assert Path(doc["doc"]["filename"]).is_relative_to(built["installed"])
     assert doc["doc"]["short_description"]
     assert doc["examples"] and doc["return"] is not None
+
+
+def _tree(root: Path) -> dict[str, tuple[int, int]]:
+    return {p.relative_to(root).as_posix(): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+
+
+def test_installed_collection_runs_by_fqcn_from_an_empty_directory(built, sandbox, tmp_path):
+    """The path a user of the tarball takes: FQCN playbook, the shipped inventory, an empty cwd.
+
+    The run writes only below the working directory (its state directory), nothing inside the
+    installed collection, and the swap-back command it prints works as printed.
+    """
+    import datetime as dt
+    import shlex
+
+    from sandbox.scenarios import propie_incident as incident
+
+    sandbox.set_time_scale(0.01)
+    incident.seed(sandbox)
+    installed = built["installed"]
+    before = _tree(installed)
+    cwd = tmp_path / "oncall"
+    cwd.mkdir()
+    env = {**built["env"], **sandbox.env()}
+    env.pop("PROPIE_ROLLBACK_STATE_DIR", None)
+    point = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # -e key=value strings, as typed: a boolean and an integer among them.
+    command = [str(BIN / "ansible-playbook"), f"{FQCN}.dynamodb_rollback", "-i", str(installed / "inventories"),
+               "-e", "env=sandbox", "-e", f"restore_point={point}", "-e", "dynamodb_pitr_rollback_amplify_rebuild=false",
+               "-e", "dynamodb_pitr_rollback_wait_delay=1"]
+    rollback = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert rollback.returncode == 0, rollback.stdout + rollback.stderr
+    ssm = sandbox.boto3_client("ssm")
+    recovery = ssm.get_parameter(Name=incident.TABLE_PARAMETER)["Parameter"]["Value"]
+    assert recovery.startswith(f"{incident.TABLE}-pitr-")
+
+    records = sorted((cwd / "rollback-state" / "dynamodb").glob("*.json"))
+    assert len(records) == 1, list(cwd.rglob("*"))
+    assert _tree(installed) == before  # nothing written inside the installed collection
+
+    # The command as printed (the console folds long lines; the record keeps it whole).
+    printed = json.loads(records[0].read_text())["swap_back_command"]
+    assert f"To swap back: {printed}" in " ".join(rollback.stdout.split())
+    words = shlex.split(printed)
+    assert words[:2] == ["ansible-playbook", f"{FQCN}.dynamodb_rollback"], words
+    assert f"swap_back={records[0]}" in words
+    back = subprocess.run(["bash", "-c", printed], cwd=cwd, env={**env, "PATH": f"{BIN}{os.pathsep}{env['PATH']}"},
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert ssm.get_parameter(Name=incident.TABLE_PARAMETER)["Parameter"]["Value"] == incident.TABLE
+    assert _tree(installed) == before

@@ -82,18 +82,13 @@ def amplify_client(module):
 
 
 def get_app(module, client, app_id: str) -> Dict[str, Any]:
-    try:
-        return client.get_app(appId=app_id, aws_retry=True)["app"]
-    except is_boto3_error_code("NotFoundException"):
+    app = find_app(module, client, app_id)
+    if app is None:
         module.fail_json(
             msg="Amplify app %r does not exist in region %s" % (app_id, module.region),
             app_id=app_id,
         )
-    except (
-        botocore.exceptions.BotoCoreError,
-        botocore.exceptions.ClientError,
-    ) as e:  # pylint: disable=duplicate-except
-        module.fail_json_aws(e, msg="Could not read Amplify app %s" % app_id)
+    return app
 
 
 def get_branch(module, client, app_id: str, branch_name: str) -> Optional[Dict[str, Any]]:
@@ -343,6 +338,96 @@ def short(job: Optional[Dict[str, Any]]) -> str:
 
 
 # ---------------------------------------------------------------------------
+# The last known-good decision (amplify_deployment target=last_known_good, rollback_plan)
+# ---------------------------------------------------------------------------
+
+
+class PlanError(Exception):
+    """A rollback that cannot be planned: `msg` says why, `extra` are result keys for fail_json."""
+
+    def __init__(self, msg: str, **extra):
+        super(PlanError, self).__init__(msg)
+        self.msg = msg
+        self.extra = extra
+
+
+class Plan:
+    """What to do: start a rebuild of `target`, resume `job`, nothing, or (serving only)
+    wait for `job`, a build that predates the branch's last change, and plan again."""
+
+    def __init__(self, action: str, reason: str, head, target, job=None):
+        self.action = action  # start | resume | none | busy
+        self.reason = reason
+        self.head = head
+        self.target = target
+        self.job = job
+
+
+def plan_last_known_good(history: JobHistory, job_id: Optional[str], branch_name: str) -> Plan:
+    """target=last_known_good: decide from the job history alone (no AWS calls); raises
+    PlanError on bad input or when there is nothing safe to do."""
+    head = history.head()
+    if head is None:
+        raise PlanError("Branch %s has no jobs (other than failed rollbacks): nothing to roll back to" % branch_name)
+    head_info = history.info[head["jobId"]]
+
+    if job_id:
+        target = history.find(job_id)
+        if target is None:
+            raise PlanError("Branch %s has no job %s (newest job: %s)" % (branch_name, job_id, short(head)))
+        if target.get("status") != "SUCCEED":
+            raise PlanError("%s is not a successful build; choose a SUCCEED job" % short(target))
+    elif head_info["is_rollback"] and head.get("status") not in UNSUCCESSFUL_STATUSES:
+        # A rollback (ours, or someone's) is the newest job: it is the one to finish.
+        target = history.find(head_info["rebuild_of"] or "") or head
+    else:
+        target = history.last_good_before(head)
+        if target is None:
+            raise PlanError(
+                "Branch %s has no successful job older than its newest, %s: there is no "
+                "known-good build to return to" % (branch_name, short(head)),
+                from_job=history.describe(head),
+            )
+
+    same_content = content_key(head) == content_key(target)
+    if same_content and head.get("status") in ACTIVE_STATUSES:
+        return Plan("resume", "%s is already rebuilding %s" % (short(head), short(target)), head, target, head)
+    if same_content and head.get("status") == "SUCCEED":
+        return Plan(
+            "none",
+            "the branch already serves the build of %s (newest: %s)" % (short(target), short(head)),
+            head,
+            target,
+        )
+    if head.get("status") in ACTIVE_STATUSES:
+        raise PlanError(
+            "%s is in progress on branch %s; wait for it or stop it before rolling back "
+            "(a new job would queue behind it)" % (short(head), branch_name),
+            from_job=history.describe(head),
+        )
+    return Plan(
+        "start", "%s is the newest job; %s is the last known-good build" % (short(head), short(target)), head, target
+    )
+
+
+def history_decides(jobs: List[Dict[str, Any]], job_id: Optional[str] = None) -> bool:
+    """Whether a newest-first prefix of a branch's jobs is enough for plan_last_known_good
+    (so that ListJobs can stop paging): a decision can be made from it, and every rebuild
+    type job in it (RETRY, MANUAL deployment of a source URL) has its original among them,
+    so that older pages cannot change how the jobs read are classified."""
+    history = JobHistory(jobs)
+    for job in history.jobs:
+        uploaded = job.get("jobType") == "MANUAL" and not job.get("sourceUrl")
+        if job.get("jobType") in REBUILD_TYPES and not uploaded and not history.info[job["jobId"]]["rebuild_of"]:
+            return False
+    try:
+        plan_last_known_good(history, job_id, "the branch")
+    except PlanError:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------------------
 # Domains
 # ---------------------------------------------------------------------------
 
@@ -398,3 +483,216 @@ def wait_domain_settled(
 
 class _DomainFailed(Exception):
     pass
+
+
+# ---------------------------------------------------------------------------
+# Lookups that report a missing resource instead of failing (the *_info modules)
+# ---------------------------------------------------------------------------
+
+
+def find_app(module, client, app_id: str) -> Optional[Dict[str, Any]]:
+    """The app, or None if there is no such app in the region."""
+    try:
+        return client.get_app(appId=app_id, aws_retry=True)["app"]
+    except is_boto3_error_code("NotFoundException"):
+        return None
+    except (
+        botocore.exceptions.BotoCoreError,
+        botocore.exceptions.ClientError,
+    ) as e:  # pylint: disable=duplicate-except
+        module.fail_json_aws(e, msg="Could not read Amplify app %s" % app_id)
+
+
+def find_domain(module, client, app_id: str, domain_name: str) -> Optional[Dict[str, Any]]:
+    """The domain association, or None if the app (or the app's domain) does not exist."""
+    try:
+        return client.get_domain_association(appId=app_id, domainName=domain_name, aws_retry=True)["domainAssociation"]
+    except is_boto3_error_code("NotFoundException"):
+        return None
+    except (
+        botocore.exceptions.BotoCoreError,
+        botocore.exceptions.ClientError,
+    ) as e:  # pylint: disable=duplicate-except
+        module.fail_json_aws(e, msg="Could not read domain %s of Amplify app %s" % (domain_name, app_id))
+
+
+def _list_all(module, call, key: str, what: str, page_size: int) -> List[Dict[str, Any]]:
+    items = []  # type: List[Dict[str, Any]]
+    token = None
+    while True:
+        params = dict(maxResults=page_size)
+        if token:
+            params["nextToken"] = token
+        try:
+            page = call(aws_retry=True, **params)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+            module.fail_json_aws(e, msg="Could not list %s" % what)
+        items.extend(page.get(key, []))
+        token = page.get("nextToken")
+        if not token:
+            return items
+
+
+def list_app_names(module, client) -> List[str]:
+    """'appId (name)' of every app in the region, for messages about a missing app."""
+    apps = _list_all(module, client.list_apps, "apps", "the Amplify apps of region %s" % module.region, 100)
+    return sorted("%s (%s)" % (a.get("appId"), a.get("name")) for a in apps)
+
+
+def list_branch_names(module, client, app_id: str) -> List[str]:
+    """The app's branch names, for messages about a missing branch."""
+
+    def call(**params):
+        return client.list_branches(appId=app_id, **params)
+
+    return sorted(b.get("branchName") for b in _list_all(module, call, "branches", "the branches of Amplify app %s" % app_id, 50))
+
+
+def list_domain_names(module, client, app_id: str) -> List[str]:
+    """The app's custom domains, for messages about a missing domain."""
+
+    def call(**params):
+        return client.list_domain_associations(appId=app_id, **params)
+
+    domains = _list_all(module, call, "domainAssociations", "the domain associations of Amplify app %s" % app_id, 50)
+    return sorted(d.get("domainName") for d in domains)
+
+
+def missing_app_message(module, client, app_id: str) -> str:
+    apps = list_app_names(module, client)
+    return "Amplify app %r does not exist in region %s (apps there: %s)" % (
+        app_id,
+        module.region,
+        ", ".join(apps) if apps else "none",
+    )
+
+
+# ---------------------------------------------------------------------------
+# Serving health: is what a branch serves a successful build?
+# ---------------------------------------------------------------------------
+
+# The verdicts of serving_health().
+HEALTH_GOOD = "good"
+HEALTH_UNKNOWN = "unknown"
+HEALTH_NONE = "none"
+# The step that puts a build live. A job that failed or was stopped once this step had
+# started may have left the branch between two builds; one that ended before it changed
+# nothing that is served (Amplify keeps serving the last successful build).
+DEPLOY_STEP = "DEPLOY"
+# Step statuses of a step that has not begun (steps share the JobStatus enum).
+STEP_NOT_STARTED = ("CREATED", "PENDING", "PROVISIONING")
+# Job statuses whose steps decide the health: running now, or ended without success.
+STEPS_MATTER = ("RUNNING", "CANCELLING") + UNSUCCESSFUL_STATUSES
+
+
+def health_jobs(history: JobHistory) -> List[Dict[str, Any]]:
+    """The jobs whose steps (GetJob) serving_health() needs, newest first.
+
+    Those newer than the serving build that are running (RUNNING, CANCELLING) or ended
+    without success (FAILED, CANCELLED). A branch that serves nothing needs only its
+    running ones: a failed job cannot make it serve a good build. PENDING and PROVISIONING
+    jobs deploy nothing yet.
+    """
+    serving = history.serving()
+    if serving is None:
+        return [j for j in history.jobs if j.get("status") in ("RUNNING", "CANCELLING")]
+    newer = [j for j in history.jobs if job_order(j) > job_order(serving)]
+    return [j for j in newer if j.get("status") in STEPS_MATTER]
+
+
+def deploy_step(steps: List[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """The job's DEPLOY step if it has begun (whatever its status now), else None."""
+    return next(
+        (s for s in steps or [] if s.get("stepName") == DEPLOY_STEP and s.get("status") not in STEP_NOT_STARTED),
+        None,
+    )
+
+
+def _ended_in(steps: List[Dict[str, Any]]) -> str:
+    """Where a job ended or is now: 'in its BUILD step', or 'before any step'."""
+    started = [s for s in steps or [] if s.get("status") not in STEP_NOT_STARTED]
+    if not started:
+        return "before any step"
+    last = next((s for s in started if s.get("status") != "SUCCEED"), started[-1])
+    return "in its %s step" % last.get("stepName")
+
+
+def _job_words(history: JobHistory, job: Dict[str, Any]) -> str:
+    """'job 4 (a failed rollback of job 2)' or 'job 4'."""
+    info = history.info.get(job.get("jobId"), {})
+    if info.get("failed_rollback"):
+        of = " of job %s" % info["rebuild_of"] if info.get("rebuild_of") else ""
+        return "job %s (a failed rollback%s)" % (job.get("jobId"), of)
+    return "job %s" % job.get("jobId")
+
+
+def serving_health(
+    history: JobHistory, steps: Dict[str, List[Dict[str, Any]]], branch_name: str = "the branch"
+) -> Dict[str, Any]:
+    """Whether what a branch serves is a good (SUCCEED) build.
+
+    `steps` maps the job ids of health_jobs(history) to their GetJob steps; a job missing
+    from it is taken as deploying (running) or as having failed in DEPLOY (ended). Returns {health, reason, job_id}:
+
+    - unknown: a job is in (or past) its DEPLOY step now; what is served changes as it ends;
+    - none: no job ever SUCCEED, so the branch serves no successful build;
+    - unknown: a job newer than the serving build FAILED or was CANCELLED in or after its
+      DEPLOY step, which may have left the branch between two builds;
+    - good: the branch serves its newest SUCCEED job, and every newer job ended (or is)
+      before its DEPLOY step.
+
+    `job_id` is the job the verdict rests on: the deploying or broken job for unknown, the
+    serving job for good, None for none.
+    """
+    serving = history.serving()
+    newest = history.jobs[0] if history.jobs else None
+    deploying, broken, harmless = [], [], []
+    for job in health_jobs(history):
+        job_steps = steps.get(job.get("jobId"))
+        step = deploy_step(job_steps) if job_steps is not None else None
+        if job_steps is not None and step is None:
+            harmless.append((job, job_steps))
+        elif job.get("status") in RUNNING_STATUSES:
+            deploying.append((job, job_steps))
+        else:
+            broken.append((job, job_steps))
+
+    if deploying:
+        job, job_steps = deploying[-1]  # the oldest running job deploys first
+        where = _ended_in(job_steps) if job_steps is not None else "and its steps could not be read"
+        served = ("; before it the branch served %s" % short(serving)) if serving else ""
+        return dict(
+            health=HEALTH_UNKNOWN,
+            job_id=job.get("jobId"),
+            reason="Branch %s is changing what it serves: %s is %s %s now%s."
+            % (branch_name, _job_words(history, job), job.get("status"), where, served),
+        )
+    if serving is None:
+        if newest is None:
+            what = "it has no jobs"
+        else:
+            what = "none of its %d job(s) SUCCEED (newest: %s)" % (len(history.jobs), short(newest))
+        return dict(health=HEALTH_NONE, job_id=None, reason="Branch %s serves no successful build: %s." % (branch_name, what))
+    if broken:
+        job, job_steps = broken[-1]  # the oldest: the first to have touched what is served
+        how = _ended_in(job_steps) if job_steps is not None else "and its steps could not be read"
+        return dict(
+            health=HEALTH_UNKNOWN,
+            job_id=job.get("jobId"),
+            reason="Branch %s may not serve %s intact: newer %s ended %s %s, which can leave the branch between two builds."
+            % (branch_name, short(serving), _job_words(history, job), job.get("status"), how),
+        )
+
+    ended = dict((j.get("jobId"), s) for j, s in harmless)
+    parts = []
+    for job in reversed([j for j in history.jobs if job_order(j) > job_order(serving)]):  # oldest first
+        words = _job_words(history, job)
+        verb = "" if job.get("status") in UNSUCCESSFUL_STATUSES else "is "
+        where = (" " + _ended_in(ended[job.get("jobId")])) if job.get("jobId") in ended else ""
+        parts.append("%s %s%s%s" % (words, verb, job.get("status"), where))
+    tail = ("; the newer job(s) have not reached their DEPLOY step: %s" % ", ".join(parts)) if parts else ", its newest job"
+    return dict(
+        health=HEALTH_GOOD,
+        job_id=serving.get("jobId"),
+        reason="Branch %s serves %s%s." % (branch_name, short(serving), tail),
+    )

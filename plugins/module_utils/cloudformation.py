@@ -596,3 +596,39 @@ def validate_entry(entry, stack_name):
             problems.append("snapshot parameters must be {key, value, masked} items")
             break
     return problems
+
+
+# --------------------------------------------------------------------------------------
+# The first decision, read-only (rollback_plan)
+# --------------------------------------------------------------------------------------
+
+
+def plan_stack(client, stack_name, snapshot_path=None, strategy="auto"):
+    """The decision cloudformation_rollback takes first for a stack, from reads only.
+
+    Reads the snapshot (a file, or the newest healthy one in a directory) like the module's
+    snapshot_path, DescribeStacks, GetTemplate when there is a snapshot to compare with, and the
+    stack's events when it is UPDATE_IN_PROGRESS (whose update it is). Returns
+    {"stack": raw stack or None, "status", "decision": Decision, "snapshot": source path or
+    None, "changes": compare() or {}}. An unusable snapshot raises SnapshotError.
+    """
+    found = find_snapshot(snapshot_path, stack_name) if snapshot_path else None
+    entry = None
+    source = None
+    if found is not None:
+        source, _document, entry = found
+        problems = validate_entry(entry, stack_name)
+        if problems:
+            raise SnapshotError("unusable snapshot for %s (%s): %s" % (stack_name, source, "; ".join(problems)))
+    stack = describe_stack(client, stack_name)
+    status = stack["StackStatus"] if stack else None
+    changes = {}
+    if stack is not None and entry is not None:
+        changes = compare(stack_state(stack, get_template_body(client, stack_name)), entry)
+    own_update = None
+    if status == "UPDATE_IN_PROGRESS":
+        parsed = token_rollback_id(in_progress_token(client, stack_name))
+        own_update = parsed[0] if parsed else None
+    decision = decide(status, strategy, changes.get("differs") if entry is not None else None, entry is not None,
+                      own_update=own_update)
+    return {"stack": stack, "status": status, "decision": decision, "snapshot": source, "changes": changes}

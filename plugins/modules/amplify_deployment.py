@@ -291,12 +291,14 @@ from ansible_collections.propie.rollback.plugins.module_utils.amplify import ACT
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import MAX_HISTORY
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import UNSUCCESSFUL_STATUSES
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import JobHistory
+from ansible_collections.propie.rollback.plugins.module_utils.amplify import Plan
+from ansible_collections.propie.rollback.plugins.module_utils.amplify import PlanError
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import amplify_client
-from ansible_collections.propie.rollback.plugins.module_utils.amplify import content_key
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import get_app
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import seconds_since
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import get_job
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import list_jobs
+from ansible_collections.propie.rollback.plugins.module_utils.amplify import plan_last_known_good
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import require_branch
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import short
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import started_after
@@ -318,67 +320,13 @@ JOB_REASON_MAX = 255
 TARGETS = ("last_known_good", "serving")
 
 
-class Plan:
-    """What to do: start a rebuild of `target`, resume `job`, nothing, or (serving only)
-    wait for `job`, a build that predates the branch's last change, and plan again."""
-
-    def __init__(self, action: str, reason: str, head, target, job=None):
-        self.action = action  # start | resume | none | busy
-        self.reason = reason
-        self.head = head
-        self.target = target
-        self.job = job
-
-
 def plan(module, history: JobHistory, job_id: Optional[str], branch_name: str) -> Plan:
     """target=last_known_good: decide from the job history alone (no AWS calls), failing
-    clearly on bad input."""
-    head = history.head()
-    if head is None:
-        module.fail_json(
-            msg="Branch %s has no jobs (other than failed rollbacks): nothing to roll back to" % branch_name
-        )
-    head_info = history.info[head["jobId"]]
-
-    if job_id:
-        target = history.find(job_id)
-        if target is None:
-            module.fail_json(
-                msg="Branch %s has no job %s (newest job: %s)" % (branch_name, job_id, short(head)),
-            )
-        if target.get("status") != "SUCCEED":
-            module.fail_json(msg="%s is not a successful build; choose a SUCCEED job" % short(target))
-    elif head_info["is_rollback"] and head.get("status") not in UNSUCCESSFUL_STATUSES:
-        # A rollback (ours, or someone's) is the newest job: it is the one to finish.
-        target = history.find(head_info["rebuild_of"] or "") or head
-    else:
-        target = history.last_good_before(head)
-        if target is None:
-            module.fail_json(
-                msg="Branch %s has no successful job older than its newest, %s: there is no "
-                "known-good build to return to" % (branch_name, short(head)),
-                from_job=history.describe(head),
-            )
-
-    same_content = content_key(head) == content_key(target)
-    if same_content and head.get("status") in ACTIVE_STATUSES:
-        return Plan("resume", "%s is already rebuilding %s" % (short(head), short(target)), head, target, head)
-    if same_content and head.get("status") == "SUCCEED":
-        return Plan(
-            "none",
-            "the branch already serves the build of %s (newest: %s)" % (short(target), short(head)),
-            head,
-            target,
-        )
-    if head.get("status") in ACTIVE_STATUSES:
-        module.fail_json(
-            msg="%s is in progress on branch %s; wait for it or stop it before rolling back "
-            "(a new job would queue behind it)" % (short(head), branch_name),
-            from_job=history.describe(head),
-        )
-    return Plan(
-        "start", "%s is the newest job; %s is the last known-good build" % (short(head), short(target)), head, target
-    )
+    clearly on bad input (module_utils.amplify.plan_last_known_good)."""
+    try:
+        return plan_last_known_good(history, job_id, branch_name)
+    except PlanError as e:
+        module.fail_json(msg=e.msg, **e.extra)
 
 
 def plan_serving(module, history: JobHistory, branch: Dict[str, Any]) -> Plan:

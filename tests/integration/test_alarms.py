@@ -9,7 +9,7 @@ from tests.conftest import REPO
 
 def _sandbox_triggers():
     """The sandbox env's trigger table, with its one template resolved."""
-    text = (REPO / "inventories/sandbox/group_vars/all/triggers.yml").read_text()
+    text = (REPO / "inventories/group_vars/all/triggers.yml").read_text()
     text = text.replace("{{ rollback_amplify_app_id }}", "d4cebxzd5u3ynb").replace("{{ rollback_env }}", "sandbox")
     return yaml.safe_load(text)["rollback_triggers"]
 
@@ -80,4 +80,7 @@ def test_bad_trigger_definitions_are_rejected_before_any_alarm(sandbox, run_play
 def test_unknown_env_is_a_clear_error(sandbox, run_playbook):
     run = run_playbook("playbooks/alarms.yml", extravars={"env": "prod"})
     assert run.rc != 0
-    assert "Unknown or missing environment prod: pass -e env=NAME with NAME one of production, sandbox, staging" in " ".join(run.stdout.split())
+    said = " ".join(run.stdout.split())
+    assert "Environment prod is not in the inventory in use" in said
+    assert "it holds production, sandbox, staging; pass -e env= with one of those" in said
+    assert sandbox.requests() == []

@@ -469,6 +469,8 @@ ROLE_PLAY = """
   gather_facts: false
   roles:
     - role: propie.rollback.cloudformation_rollback
+      cloudformation_rollback_env: sandbox
+      cloudformation_rollback_stacks: [{stack}]
       cloudformation_rollback_snapshot_dir: {dir}
       cloudformation_rollback_wait_delay: 1
 """
@@ -487,7 +489,7 @@ def test_role_uses_the_latest_snapshot_taken_while_healthy(sandbox, cfn, run_pla
     update(cfn)
     wait_settled(cfn, STACK)
 
-    run = run_playbook(ROLE_PLAY.format(dir=snapshots))
+    run = run_playbook(ROLE_PLAY.format(dir=snapshots, stack=STACK))
     assert run.rc == 0, run.stdout
     res = run.result("Recover each stack")["results"][0]
     assert (res["action"], res["final_status"]) == ("template", "UPDATE_COMPLETE")
@@ -500,7 +502,7 @@ def test_role_uses_the_latest_snapshot_taken_while_healthy(sandbox, cfn, run_pla
 def test_role_takes_a_snapshot_when_none_exists(sandbox, cfn, run_playbook, tmp_path):
     create(cfn)
     snapshots = tmp_path / "empty"
-    run = run_playbook(ROLE_PLAY.format(dir=snapshots),
+    run = run_playbook(ROLE_PLAY.format(dir=snapshots, stack=STACK),
                        extravars={"rollback_amplify_app_id": "", "rollback_dynamodb_tables": []})
     assert run.rc == 0, run.stdout
     assert (snapshots / "latest.json").is_file()

@@ -11,6 +11,7 @@ import datetime as dt
 import shlex
 
 from sandbox.scenarios import propie_incident as incident
+from tests.conftest import REPO, recap
 
 PLAYBOOK = "playbooks/dynamodb_rollback.yml"
 RID = "rb-20261130T034501Z-9f2c1a"
@@ -38,14 +39,7 @@ def _everywhere(table: str) -> dict:
     return {"amplify_branch": table, "amplify_live": table, "ssm": table, "appsync": table}
 
 
-def _command(message: str) -> tuple[str, dict]:
-    """The playbook and extra variables of a printed `ansible-playbook ... -e k=v` command."""
-    words = shlex.split(message.split(":", 1)[1])
-    assert words[0] == "ansible-playbook" and all(w == "-e" for w in words[2::2]), words
-    return words[1], dict(w.split("=", 1) for w in words[3::2])
-
-
-def test_playbook_rolls_the_seeded_table_back_swaps_and_swaps_back(sandbox, run_playbook, tmp_path):
+def test_playbook_rolls_the_seeded_table_back_swaps_and_swaps_back(sandbox, run_playbook, run_printed, tmp_path):
     sandbox.set_time_scale(0.01)  # the seed restores this scale when it is done
     facts = incident.seed(sandbox)
     assert facts["app_id"] == APP_ID
@@ -83,16 +77,18 @@ def test_playbook_rolls_the_seeded_table_back_swaps_and_swaps_back(sandbox, run_
     assert rerun.rc == 0 and rerun.changed_tasks == [], rerun.changed_tasks
     assert sandbox.mutating_since(seq) == []
 
-    # Swap back with the one command the rollback printed, as printed.
-    playbook, back_vars = _command(run.result("Say how to swap back")["msg"])
-    assert (playbook, back_vars["env"]) == (PLAYBOOK, "sandbox")
-    back = run_playbook(playbook, extravars=back_vars)
-    assert back.rc == 0, back.stdout
+    # Swap back with the one command the rollback printed, as printed, from the same directory.
+    printed = run.result("Say how to swap back")["msg"].split(":", 1)[1].strip()
+    words = shlex.split(printed)
+    assert words[:2] == ["ansible-playbook", str(REPO / PLAYBOOK)] and "env=sandbox" in words, words
+    back = run_printed(printed)
+    assert back.returncode == 0, back.stdout
     assert _swap_targets(sandbox) == before
     assert _live_build(sandbox)["jobId"] == "7"
     assert ddb.describe_table(TableName=recovery)["Table"]["TableStatus"] == "ACTIVE"  # kept
 
     seq = sandbox.last_seq()
-    again = run_playbook(playbook, extravars=back_vars)
-    assert again.rc == 0 and again.changed_tasks == [], again.changed_tasks
+    again = run_printed(printed)
+    assert again.returncode == 0, again.stdout
+    assert recap(again.stdout)["rollback-sandbox"]["changed"] == 0, again.stdout
     assert sandbox.mutating_since(seq) == []
