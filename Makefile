@@ -46,7 +46,7 @@ build: setup
 # Benchmarks print JSON figures; docs/measurements.md records them.
 bench: setup
 	$(BIN)/python bench/sandbox_latency.py
-	@for b in bench/dynamodb_verify.py bench/decision_latency.py; do \
+	@for b in bench/dynamodb_verify.py bench/decision_latency.py bench/rollback.py; do \
 		if [ -f $$b ]; then echo "== $$b"; $(BIN)/python $$b || exit 1; fi; done
 
 sandbox: setup

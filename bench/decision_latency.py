@@ -57,7 +57,7 @@ def _playbook(sandbox, extravars: dict) -> subprocess.Popen:
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
         json.dump(extravars, fh)
     cmd = [str(Path(sys.executable).parent / "ansible-playbook"), str(PLAYBOOK),
-           "-i", str(REPO / "inventories" / "sandbox"), "-e", "@" + fh.name]
+           "-i", str(REPO / "inventories"), "-e", "@" + fh.name]
     return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
 

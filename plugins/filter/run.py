@@ -79,7 +79,8 @@ def _component(name, planned, marks, result, status):
             "started": marks[1][2] if len(marks) > 1 else marks[0][2], "ended": ends[-1] if ends else None}
     if name == "traffic":
         comp["before"] = planned.get("from")
-        comp["after"] = (result or {}).get("to") or (planned.get("to") if status == "planned" else None)
+        comp["after"] = (result or {}).get("to") or (result or {}).get("mapping") or (
+            planned.get("to") if status == "planned" else None)
     elif name == "frontend":
         comp["before"] = {"newest_job": planned.get("from_job")}
         job = (result or {}).get("job") or {}

@@ -220,7 +220,7 @@ def do(module):
     read_tables(module, params["tables"], states, running, failed)
     elapsed = _elapsed(params["started"])
     if running:
-        progress = "waiting %s for: %s" % (_clock(elapsed), ", ".join(running))
+        progress = "waiting %sfor: %s" % (_clock(elapsed) + " " if params["started"] else "", ", ".join(running))
     else:
         progress = "all ended after %s%s" % (_clock(elapsed), "; failed: " + "; ".join(failed) if failed else "")
     module.exit_json(changed=False, done=not running, failed=failed, running=running, states=states,

@@ -121,6 +121,11 @@ triggers:
     threshold: {description: Threshold., type: float, returned: always}
     comparison: {description: Comparison operator., type: str, returned: always}
     window: {description: Window in seconds., type: int, returned: always}
+progress:
+  description: One line, the decision and why (what a watch prints at each evaluation).
+  returned: always
+  type: str
+  sample: "rollback: 5XX error rate: 15 > 5 over 300s"
 evaluations:
   description: Each evaluation made (one unless O(watch_seconds) is set), oldest first.
   returned: always
@@ -221,7 +226,8 @@ def do(module):
         if decision != "healthy" or elapsed + interval > watch:
             break
         time.sleep(interval)
-    module.exit_json(changed=False, decision=decision, reasons=reasons, triggers=results,
+    progress = "%s: %s" % (decision, "; ".join(reasons) if reasons else "every trigger within its threshold")
+    module.exit_json(changed=False, decision=decision, reasons=reasons, triggers=results, progress=progress,
                      evaluations=evaluations, window_end=end.isoformat(), api_calls=calls)
 
 

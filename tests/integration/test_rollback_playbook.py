@@ -177,7 +177,8 @@ def test_a_stale_lease_of_a_dead_run_expires(sandbox, run_playbook, tmp_path):
     assert _estate(sandbox)["traffic"] == {"": "production", "www": "production"}
 
 
-@pytest.mark.parametrize("kill_when", ["RestoreTableToPointInTime", "StartJob"])
+# During the restore wait, during the frontend build, during the data swap.
+@pytest.mark.parametrize("kill_when", ["RestoreTableToPointInTime", "StartJob", "PutParameter"])
 def test_killed_mid_run_then_the_same_command_finishes_the_job(sandbox, tmp_path, run_printed, kill_when):
     """kill -9 of ansible-playbook once the given call was made, then the printed resume command."""
     point = _seed(sandbox)
@@ -209,3 +210,12 @@ def test_killed_mid_run_then_the_same_command_finishes_the_job(sandbox, tmp_path
     assert ops.count("StartJob") == 2, ops
     tables = [t for t in sandbox.boto3_client("dynamodb").list_tables()["TableNames"] if "-pitr-" in t]
     assert len(tables) == 1
+
+
+def test_check_mode_of_every_entry_playbook_previews_the_broken_estate(sandbox, run_playbook):
+    point = _seed(sandbox)
+    seq = sandbox.last_seq()
+    for playbook in ("rollback", "amplify_rollback", "cloudformation_rollback", "dynamodb_rollback", "snapshot", "alarms"):
+        check = run_playbook(f"playbooks/{playbook}.yml", extravars={"env": "sandbox", "restore_point": point}, check=True)
+        assert check.rc == 0, (playbook, check.stdout)
+    assert sandbox.mutating_since(seq) == []
