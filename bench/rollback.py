@@ -88,12 +88,14 @@ def extend(sandbox, tables: int, stacks: int) -> None:
         sandbox.control("POST", "dynamodb/backdate", {"seconds": 0})
     for n in range(2, stacks + 1):
         name = f"{incident.STACK}-{n:02d}"
-        cfn.create_stack(StackName=name, TemplateBody=json.dumps(incident.STACK_TEMPLATE),
+        # The seeded template names its SSM parameters: each copy gets its own names.
+        body = json.dumps(incident.STACK_TEMPLATE).replace("/prop-ie/sandbox/appsync/", f"/prop-ie/sandbox/appsync-{n:02d}/")
+        cfn.create_stack(StackName=name, TemplateBody=body,
                          Parameters=[{"ParameterKey": "SchemaVersion", "ParameterValue": "41"}])
         _settle(cfn, name, "CREATE_COMPLETE")
         sandbox.control("POST", "cloudformation/next-update", {"stack_name": name, "outcome": "UPDATE_ROLLBACK_FAILED",
                                                                 "failed_resources": ["ResolverConfigParameter"]})
-        cfn.update_stack(StackName=name, TemplateBody=json.dumps(incident.STACK_TEMPLATE),
+        cfn.update_stack(StackName=name, TemplateBody=body,
                          Parameters=[{"ParameterKey": "SchemaVersion", "ParameterValue": "42"}])
         _settle(cfn, name, "UPDATE_ROLLBACK_FAILED")
     sandbox.set_time_scale(scale)
@@ -135,6 +137,8 @@ def run(sandbox, work: Path, extra: dict, inv: Path | None = None, playbook: str
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stdout[-4000:]}")
     calls = sandbox.requests(seq)
+    print(f"bench: {' '.join(f'{k}={v}' for k, v in extra.items())} {inv.name if inv else ''}: {wall:.1f} s, "
+          f"{len(calls)} calls", file=sys.stderr, flush=True)
     return {"wall": round(wall, 1), "calls": len(calls), "mutating": sum(1 for c in calls if c["mutating"]),
             "stdout": done.stdout}
 
