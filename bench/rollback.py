@@ -93,8 +93,8 @@ def extend(sandbox, tables: int, stacks: int) -> None:
         cfn.create_stack(StackName=name, TemplateBody=body,
                          Parameters=[{"ParameterKey": "SchemaVersion", "ParameterValue": "41"}])
         _settle(cfn, name, "CREATE_COMPLETE")
-        sandbox.control("POST", "cloudformation/next-update", {"stack_name": name, "outcome": "UPDATE_ROLLBACK_FAILED",
-                                                                "failed_resources": ["ResolverConfigParameter"]})
+        failing = {"stack_name": name, "outcome": "UPDATE_ROLLBACK_FAILED", "failed_resources": ["ResolverConfigParameter"]}
+        sandbox.control("POST", "cloudformation/next-update", failing)
         cfn.update_stack(StackName=name, TemplateBody=body,
                          Parameters=[{"ParameterKey": "SchemaVersion", "ParameterValue": "42"}])
         _settle(cfn, name, "UPDATE_ROLLBACK_FAILED")
