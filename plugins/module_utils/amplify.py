@@ -91,17 +91,23 @@ def get_app(module, client, app_id: str) -> Dict[str, Any]:
     return app
 
 
-def get_branch(module, client, app_id: str, branch_name: str) -> Optional[Dict[str, Any]]:
-    """The branch, or None if the app has no such branch."""
+def _found(module, call, key: str, what: str, **params) -> Optional[Dict[str, Any]]:
+    """call(**params)[key], retried; None when Amplify answers NotFound, else the module fails."""
     try:
-        return client.get_branch(appId=app_id, branchName=branch_name, aws_retry=True)["branch"]
+        return call(aws_retry=True, **params)[key]
     except is_boto3_error_code("NotFoundException"):
         return None
     except (
         botocore.exceptions.BotoCoreError,
         botocore.exceptions.ClientError,
     ) as e:  # pylint: disable=duplicate-except
-        module.fail_json_aws(e, msg="Could not read branch %s of Amplify app %s" % (branch_name, app_id))
+        module.fail_json_aws(e, msg="Could not read %s" % what)
+
+
+def get_branch(module, client, app_id: str, branch_name: str) -> Optional[Dict[str, Any]]:
+    """The branch, or None if the app has no such branch."""
+    return _found(module, client.get_branch, "branch", "branch %s of Amplify app %s" % (branch_name, app_id),
+                  appId=app_id, branchName=branch_name)
 
 
 def require_branch(module, client, app_id: str, branch_name: str) -> Dict[str, Any]:
@@ -156,20 +162,15 @@ def get_job(module, client, app_id: str, branch_name: str, job_id: str) -> Dict[
 
 
 def get_domain(module, client, app_id: str, domain_name: str) -> Dict[str, Any]:
-    try:
-        return client.get_domain_association(appId=app_id, domainName=domain_name, aws_retry=True)["domainAssociation"]
-    except is_boto3_error_code("NotFoundException"):
-        get_app(module, client, app_id)
+    domain = find_domain(module, client, app_id, domain_name)
+    if domain is None:
+        get_app(module, client, app_id)  # a missing app is the clearer message
         module.fail_json(
             msg="Amplify app %s has no domain association %r" % (app_id, domain_name),
             app_id=app_id,
             domain_name=domain_name,
         )
-    except (
-        botocore.exceptions.BotoCoreError,
-        botocore.exceptions.ClientError,
-    ) as e:  # pylint: disable=duplicate-except
-        module.fail_json_aws(e, msg="Could not read domain %s of Amplify app %s" % (domain_name, app_id))
+    return domain
 
 
 # ---------------------------------------------------------------------------
@@ -492,28 +493,13 @@ class _DomainFailed(Exception):
 
 def find_app(module, client, app_id: str) -> Optional[Dict[str, Any]]:
     """The app, or None if there is no such app in the region."""
-    try:
-        return client.get_app(appId=app_id, aws_retry=True)["app"]
-    except is_boto3_error_code("NotFoundException"):
-        return None
-    except (
-        botocore.exceptions.BotoCoreError,
-        botocore.exceptions.ClientError,
-    ) as e:  # pylint: disable=duplicate-except
-        module.fail_json_aws(e, msg="Could not read Amplify app %s" % app_id)
+    return _found(module, client.get_app, "app", "Amplify app %s" % app_id, appId=app_id)
 
 
 def find_domain(module, client, app_id: str, domain_name: str) -> Optional[Dict[str, Any]]:
     """The domain association, or None if the app (or the app's domain) does not exist."""
-    try:
-        return client.get_domain_association(appId=app_id, domainName=domain_name, aws_retry=True)["domainAssociation"]
-    except is_boto3_error_code("NotFoundException"):
-        return None
-    except (
-        botocore.exceptions.BotoCoreError,
-        botocore.exceptions.ClientError,
-    ) as e:  # pylint: disable=duplicate-except
-        module.fail_json_aws(e, msg="Could not read domain %s of Amplify app %s" % (domain_name, app_id))
+    return _found(module, client.get_domain_association, "domainAssociation",
+                  "domain %s of Amplify app %s" % (domain_name, app_id), appId=app_id, domainName=domain_name)
 
 
 def _list_all(module, call, key: str, what: str, page_size: int) -> List[Dict[str, Any]]:
