@@ -34,16 +34,8 @@ options:
       - When the app or the domain does not exist, return RV(exists=false) instead of failing.
     type: bool
     default: false
-attributes:
-  check_mode:
-    support: full
-    description:
-      - The module only reads; it runs normally in check mode.
-  diff_mode:
-    support: none
-    description:
-      - The module changes nothing, so there is no diff.
 extends_documentation_fragment:
+  - propie.rollback.read_only
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3

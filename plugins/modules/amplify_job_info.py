@@ -34,16 +34,8 @@ options:
       - At most this many jobs in RV(jobs). V(0) lists them all.
     type: int
     default: 50
-attributes:
-  check_mode:
-    support: full
-    description:
-      - The module only reads; it runs normally in check mode.
-  diff_mode:
-    support: none
-    description:
-      - The module changes nothing, so there is no diff.
 extends_documentation_fragment:
+  - propie.rollback.read_only
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3

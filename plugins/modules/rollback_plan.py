@@ -110,16 +110,8 @@ options:
         When a table has one it wins over O(restore_point), so a re-run never moves the point.
     type: dict
     default: {}
-attributes:
-  check_mode:
-    support: full
-    description:
-      - The module only reads; it runs the same in check mode.
-  diff_mode:
-    support: none
-    description:
-      - The module changes nothing, so there is no diff.
 extends_documentation_fragment:
+  - propie.rollback.read_only
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3

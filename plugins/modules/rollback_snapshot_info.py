@@ -64,16 +64,10 @@ options:
     type: int
     default: 200
 extends_documentation_fragment:
+  - propie.rollback.read_only
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
-attributes:
-  check_mode:
-    support: full
-    description: The module only reads; it runs the same in check mode.
-  diff_mode:
-    support: none
-    description: The module changes nothing, so there is nothing to diff.
 """
 
 EXAMPLES = r"""

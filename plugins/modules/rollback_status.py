@@ -56,14 +56,8 @@ options:
       - When the wait began (ISO 8601), for the elapsed time in RV(progress); empty means this call.
     type: str
     default: ""
-attributes:
-  check_mode:
-    support: full
-    description: The module only reads; it runs normally in check mode.
-  diff_mode:
-    support: none
-    description: The module changes nothing, so there is no diff.
 extends_documentation_fragment:
+  - propie.rollback.read_only
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3

@@ -1,0 +1,21 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, PropIE
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    # The attributes of every module that only reads (the *_info modules, plan and status).
+    DOCUMENTATION = r"""
+options: {}
+attributes:
+  check_mode:
+    support: full
+    description:
+      - The module only reads; it runs the same in check mode.
+  diff_mode:
+    support: none
+    description:
+      - The module changes nothing, so there is no diff.
+"""
