@@ -21,21 +21,10 @@ from ansible_collections.propie.rollback.plugins.modules import amplify_branch
 from ansible_collections.propie.rollback.plugins.modules import amplify_deployment
 from ansible_collections.propie.rollback.plugins.modules import amplify_domain
 from ansible_collections.propie.rollback.plugins.modules import amplify_job_info
+from tests.unit.fakes import Exit, Fail
 
 APP = "d4cebxzd5u3ynb"
 T0 = dt.datetime(2026, 11, 30, 3, 0, tzinfo=dt.timezone.utc)
-
-
-class Exit(Exception):
-    def __init__(self, result):
-        super().__init__(result)
-        self.result = result
-
-
-class Fail(Exception):
-    def __init__(self, result):
-        super().__init__(result.get("msg"))
-        self.result = result
 
 
 class FakeModule:

@@ -20,6 +20,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.retries import Retrying
 from ansible_collections.propie.rollback.plugins.module_utils import record as rec
 from ansible_collections.propie.rollback.plugins.module_utils.common import aws_retry
 from ansible_collections.propie.rollback.plugins.modules import incident_record
+from tests.unit.fakes import Exit, Fail
 
 CONTACTS = [
     {"role": "DevOps Lead", "name": "Dana Ops", "contact": "Phone: 555-0100", "hours": "24/7",
@@ -367,18 +368,6 @@ def test_html_contains_chart_script_and_sections():
 
 
 # -- the module --------------------------------------------------------------------------------
-
-
-class Exit(Exception):
-    def __init__(self, result):
-        super().__init__(result)
-        self.result = result
-
-
-class Fail(Exception):
-    def __init__(self, result):
-        super().__init__(result.get("msg"))
-        self.result = result
 
 
 class FakeModule:

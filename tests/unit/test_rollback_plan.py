@@ -16,6 +16,7 @@ from ansible_collections.amazon.aws.plugins.module_utils import cloud
 from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
 from ansible_collections.propie.rollback.plugins.module_utils.common import aws_retry
 from ansible_collections.propie.rollback.plugins.modules import rollback_plan
+from tests.unit.fakes import Exit, Fail
 
 APP = "d4cebxzd5u3ynb"
 RID = "rb-20261130T034501Z-9f2c1a"
@@ -26,18 +27,6 @@ NOW = dt.datetime.now(dt.timezone.utc)
 T0 = dt.datetime(2026, 11, 30, 3, 0, tzinfo=dt.timezone.utc)
 AMPLIFY = {"app_id": APP, "blue_branch": "production", "green_branch": "green", "domain": "prop-ie-app.com",
            "prefixes": ["", "www"]}
-
-
-class Exit(Exception):
-    def __init__(self, result):
-        super().__init__(result)
-        self.result = result
-
-
-class Fail(Exception):
-    def __init__(self, result):
-        super().__init__(result.get("msg"))
-        self.result = result
 
 
 class FakeModule:
