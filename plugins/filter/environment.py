@@ -165,10 +165,25 @@ def playbook_command(extra_vars, playbook=None, keep_extra_vars=False, argv=None
         else:
             target = os.path.join(os.path.dirname(current), playbook + ".yml")
     words = [_program(argv[0] if argv else "ansible-playbook"), target]
-    words += everything if keep_extra_vars and target == current else kept
+    if keep_extra_vars and target == current:
+        words += _without_extra_vars(everything, extra_vars or {})
+    else:
+        words += kept
     for key, val in (extra_vars or {}).items():
         words += ["-e", "%s=%s" % (key, val)]
     return " ".join(shlex.quote(str(w)) for w in words)
+
+
+def _without_extra_vars(words, names):
+    """words without the `-e key=value` pairs that set one of `names` (they are given anew)."""
+    out, i = [], 0
+    while i < len(words):
+        if words[i] in ("-e", "--extra-vars") and i + 1 < len(words) and words[i + 1].split("=", 1)[0] in names:
+            i += 2
+            continue
+        out.append(words[i])
+        i += 1
+    return out
 
 
 def _stem(playbook):

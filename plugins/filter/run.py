@@ -7,7 +7,9 @@
   given), before any AWS call, with errors that name the variable and the fix;
 - rollback_who: who runs this (the AWX job and user, else the controller's user);
 - rollback_record: the incident record (propie.rollback.incident_record's input) from the
-  run's plan, its step marks and the results of each component.
+  run's plan, its step marks and the results of each component;
+- rebuild_branches / data_results: the data component's Amplify branches to rebuild, and its
+  per-table results, from the looped restore, verify and swap tasks.
 """
 
 from __future__ import annotations
@@ -137,7 +139,48 @@ def rollback_record(run, env, who, plan, marks, results, trigger=None, status="r
     return record
 
 
+def _by_table(registered):
+    """{source table: result} of a looped task's register (skipped items left out)."""
+    return dict((r["item"]["table"], r) for r in (registered or {}).get("results", [])
+                if isinstance(r, dict) and not r.get("skipped") and "item" in r)
+
+
+def rebuild_branches(swapped):
+    """The Amplify branches of every table's swap, once each; variables_changed if any swap changed them."""
+    branches = []
+    for result in _by_table(swapped).values():
+        for branch in result.get("amplify_branches", []):
+            same = [b for b in branches if (b["app_id"], b["branch_name"]) == (branch["app_id"], branch["branch_name"])]
+            if same:
+                same[0]["variables_changed"] = same[0]["variables_changed"] or branch["variables_changed"]
+            else:
+                branches.append(dict(branch))
+    return branches
+
+
+def data_results(restored, verified, swapped, rebuilds=None):
+    """One entry per table, as the dynamodb_pitr_rollback role's result: restore, verification, swap."""
+    verified, swapped = _by_table(verified), _by_table(swapped)
+    entries = []
+    for table, restore in _by_table(restored).items():
+        swap = swapped.get(table)
+        entries.append({
+            "component": "data", "rollback_id": restore.get("rollback_id"), "source_table": table,
+            "recovery_table": restore.get("target_table"), "restore_point": restore.get("restore_point"),
+            "restore_date_time": restore.get("restore_date_time"), "status": restore.get("status"),
+            "timings": restore.get("timings"), "reapplied": restore.get("reapplied"),
+            "verification": verified.get(table, {}).get("checks", []),
+            "swap": {"record": swap["record"], "swap_back_command": swap["swap_back_command"],
+                     "targets": swap["targets"],
+                     "amplify": [r for r in rebuilds or [] if any(
+                         (b["app_id"], b["branch_name"]) == (r["app_id"], r["branch_name"])
+                         for b in swap.get("amplify_branches", []))]} if swap else {},
+        })
+    return entries
+
+
 class FilterModule:
     def filters(self):
         return {"rollback_request": rollback_request, "rollback_who": rollback_who,
-                "rollback_record": rollback_record}
+                "rollback_record": rollback_record, "rebuild_branches": rebuild_branches,
+                "data_results": data_results}

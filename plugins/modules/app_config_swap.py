@@ -147,207 +147,21 @@ targets:
       type: dict
 """
 
-import typing
-
-try:
-    import botocore
-except ImportError:
-    pass  # AnsibleAWSModule reports the missing library
-
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.propie.rollback.plugins.module_utils.common import WaitTimeout
 from ansible_collections.propie.rollback.plugins.module_utils.common import aws_retry
-from ansible_collections.propie.rollback.plugins.module_utils.common import wait_for
-
-if typing.TYPE_CHECKING:
-    from typing import Any
-    from typing import Dict
-    from typing import List
-    from typing import Optional
-
-MASK = "********"
-REQUIRED = {
-    "lambda_env": ("function_name", "variable"),
-    "ssm_parameter": ("name",),
-    "appsync_datasource": ("api_id", "name"),
-}
-IDENTIFYING = ("type", "function_name", "variable", "name", "api_id", "mask")
-
-
-class SwapError(Exception):
-    """A target that cannot be swapped; nothing has been written when it is raised."""
-
-
-# ---------------------------------------------------------------------------
-# Lambda
-# ---------------------------------------------------------------------------
-
-
-class LambdaEnv:
-    service = "lambda"
-
-    def __init__(self, client: Any, spec: Dict[str, Any]) -> None:
-        self.client, self.spec = client, spec
-        self.id = "lambda:%s:%s" % (spec["function_name"], spec["variable"])
-
-    def read(self) -> Dict[str, Any]:
-        try:
-            config = self.client.get_function_configuration(FunctionName=self.spec["function_name"], aws_retry=True)
-        except is_boto3_error_code("ResourceNotFoundException"):
-            raise SwapError("%s: Lambda function %s does not exist" % (self.id, self.spec["function_name"]))
-        self.config = config
-        self.masked = bool(self.spec.get("mask"))
-        return {"value": (config.get("Environment") or {}).get("Variables", {}).get(self.spec["variable"])}
-
-    def desired(self, current: Dict[str, Any]) -> Optional[str]:
-        return self.spec["value"]
-
-    def write(self, value: str, module: AnsibleAWSModule) -> None:
-        self._wait(module)  # an update still in progress would refuse ours
-        config = self.client.get_function_configuration(FunctionName=self.spec["function_name"], aws_retry=True)
-        variables = dict((config.get("Environment") or {}).get("Variables", {}))
-        variables[self.spec["variable"]] = value
-        kwargs = {"FunctionName": self.spec["function_name"], "Environment": {"Variables": variables}}
-        if config.get("RevisionId"):
-            kwargs["RevisionId"] = config["RevisionId"]  # never overwrite a concurrent change
-        self.client.update_function_configuration(aws_retry=True, **kwargs)
-        self._wait(module)
-
-    def _wait(self, module: AnsibleAWSModule) -> None:
-        def done(status: str) -> bool:
-            if status == "Failed":
-                raise SwapError("%s: the function's configuration update failed" % self.id)
-            return status != "InProgress"
-
-        def read() -> Dict[str, Any]:
-            return self.client.get_function_configuration(FunctionName=self.spec["function_name"], aws_retry=True)
-
-        wait_for(read,
-                 lambda c: c.get("LastUpdateStatus", "Successful"), done,
-                 module.params["wait_timeout"], module.params["wait_delay"], self.id, log=module.log)
-
-
-# ---------------------------------------------------------------------------
-# SSM
-# ---------------------------------------------------------------------------
-
-
-class SsmParameter:
-    service = "ssm"
-
-    def __init__(self, client: Any, spec: Dict[str, Any]) -> None:
-        self.client, self.spec = client, spec
-        self.id = "ssm:%s" % spec["name"]
-
-    def read(self) -> Dict[str, Any]:
-        try:
-            param = self.client.get_parameter(Name=self.spec["name"], WithDecryption=True, aws_retry=True)["Parameter"]
-        except is_boto3_error_code("ParameterNotFound"):
-            raise SwapError("%s: SSM parameter %s does not exist" % (self.id, self.spec["name"]))
-        described = self.client.describe_parameters(
-            ParameterFilters=[{"Key": "Name", "Option": "Equals", "Values": [self.spec["name"]]}],
-            aws_retry=True).get("Parameters", [])
-        self.meta = described[0] if described else {}
-        self.kind = param["Type"]
-        mask = self.spec.get("mask")
-        self.masked = self.kind == "SecureString" if mask is None else mask
-        return {"value": param["Value"], "version": param.get("Version")}
-
-    def desired(self, current: Dict[str, Any]) -> Optional[str]:
-        version = self.spec.get("value_from_version")
-        if version is None:
-            return self.spec["value"]
-        try:
-            old = self.client.get_parameter(Name="%s:%d" % (self.spec["name"], version), WithDecryption=True,
-                                            aws_retry=True)["Parameter"]
-        except is_boto3_error_code(["ParameterVersionNotFound", "ParameterNotFound"]):
-            raise SwapError("%s: version %d of the parameter does not exist" % (self.id, version))
-        return old["Value"]
-
-    def write(self, value: str, module: AnsibleAWSModule) -> None:
-        kwargs = {"Name": self.spec["name"], "Value": value, "Type": self.kind, "Overwrite": True}
-        # Keep what the parameter was created with: its KMS key, tier, data type, pattern, text.
-        for field in ("KeyId", "Tier", "DataType", "AllowedPattern", "Description"):
-            if self.meta.get(field) and not (field == "KeyId" and self.kind != "SecureString"):
-                kwargs[field] = self.meta[field]
-        self.client.put_parameter(aws_retry=True, **kwargs)
-
-
-# ---------------------------------------------------------------------------
-# AppSync
-# ---------------------------------------------------------------------------
-
-
-class AppSyncDataSource:
-    service = "appsync"
-
-    def __init__(self, client: Any, spec: Dict[str, Any]) -> None:
-        self.client, self.spec = client, spec
-        self.id = "appsync:%s/%s" % (spec["api_id"], spec["name"])
-
-    def read(self) -> Dict[str, Any]:
-        try:
-            source = self.client.get_data_source(apiId=self.spec["api_id"], name=self.spec["name"],
-                                                 aws_retry=True)["dataSource"]
-        except is_boto3_error_code("NotFoundException"):
-            raise SwapError("%s: AppSync API %s has no data source %s" % (self.id, self.spec["api_id"],
-                                                                          self.spec["name"]))
-        if source.get("type") != "AMAZON_DYNAMODB":
-            raise SwapError("%s: the data source is of type %s, not AMAZON_DYNAMODB" % (self.id, source.get("type")))
-        self.source = source
-        self.masked = bool(self.spec.get("mask"))
-        return {"value": (source.get("dynamodbConfig") or {}).get("tableName")}
-
-    def desired(self, current: Dict[str, Any]) -> Optional[str]:
-        return self.spec["value"]
-
-    def write(self, value: str, module: AnsibleAWSModule) -> None:
-        # UpdateDataSource replaces the whole definition: send back everything it had.
-        source = self.source
-        config = dict(source.get("dynamodbConfig") or {}, tableName=value)
-        kwargs = {"apiId": self.spec["api_id"], "name": self.spec["name"], "type": source["type"],
-                  "dynamodbConfig": config}
-        for field in ("description", "serviceRoleArn", "metricsConfig"):
-            if source.get(field):
-                kwargs[field] = source[field]
-        self.client.update_data_source(aws_retry=True, **kwargs)
-
-
-KINDS = {"lambda_env": LambdaEnv, "ssm_parameter": SsmParameter, "appsync_datasource": AppSyncDataSource}
-
-
-# ---------------------------------------------------------------------------
-
-
-def check_spec(index: int, spec: Dict[str, Any]) -> None:
-    missing = [f for f in REQUIRED[spec["type"]] if not spec.get(f)]
-    if missing:
-        raise SwapError("targets[%d] (%s) needs %s" % (index, spec["type"], ", ".join(missing)))
-    has_value = spec.get("value") is not None
-    has_version = spec.get("value_from_version") is not None
-    if has_value == has_version:
-        raise SwapError("targets[%d] needs exactly one of value and value_from_version" % index)
-    if has_version and spec["type"] != "ssm_parameter":
-        raise SwapError("targets[%d]: value_from_version is for ssm_parameter targets only" % index)
-    ignored = [f for f in ("function_name", "variable", "name", "api_id")
-               if spec.get(f) and f not in REQUIRED[spec["type"]]]
-    if ignored:
-        raise SwapError("targets[%d] (%s) does not take %s" % (index, spec["type"], ", ".join(ignored)))
+from ansible_collections.propie.rollback.plugins.module_utils.swap import Targets
+from ansible_collections.propie.rollback.plugins.module_utils.swap import check_value_spec
+from ansible_collections.propie.rollback.plugins.module_utils.swap import report
+from ansible_collections.propie.rollback.plugins.module_utils.swap import run
 
 
 def do(module: AnsibleAWSModule) -> None:
-    clients = {}  # type: Dict[str, Any]
-    handlers = []
-    try:
+    def work():
         for index, spec in enumerate(module.params["targets"]):
-            check_spec(index, spec)
-        for spec in module.params["targets"]:
-            kind = KINDS[spec["type"]]
-            if kind.service not in clients:
-                clients[kind.service] = module.client(kind.service, retry_decorator=aws_retry)
-            handlers.append(kind(clients[kind.service], spec))
+            check_value_spec(index, spec)
+        targets = Targets(module, aws_retry)
+        handlers = [targets.handler(spec) for spec in module.params["targets"]]
         # Read (and resolve) everything first, so that a bad target stops the run before any write.
         plans = []
         for handler in handlers:
@@ -358,35 +172,10 @@ def do(module: AnsibleAWSModule) -> None:
             changed = current["value"] != value
             if changed and not module.check_mode:
                 handler.write(value, module)
-            results.append(_report(handler, current, value, changed))
-    except SwapError as e:
-        module.fail_json(msg=str(e), targets=[])
-    except WaitTimeout as e:
-        module.fail_json(msg=str(e), progress=e.progress)
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
-        module.fail_json_aws(e, msg="swapping application configuration failed")
-    module.exit_json(
-        changed=any(r["changed"] for r in results),
-        targets=results,
-        diff={"before": {r["id"]: r["before"] for r in results}, "after": {r["id"]: r["after"] for r in results}},
-    )
+            results.append(report(handler, current, value, changed))
+        return dict(changed=any(r["changed"] for r in results), targets=results)
 
-
-def _report(handler: Any, current: Dict[str, Any], value: str, changed: bool) -> Dict[str, Any]:
-    def show(v: Optional[str], note: str = "") -> Optional[str]:
-        return MASK + note if handler.masked and v is not None else v
-
-    previous = {}  # type: Dict[str, Any]
-    if not handler.masked:
-        previous["value"] = current["value"]
-    if current.get("version") is not None:
-        previous["version"] = current["version"]
-    return {
-        "id": handler.id, "type": handler.spec["type"], "changed": changed, "masked": handler.masked,
-        "before": show(current["value"]), "after": show(value, " (changed)" if changed else ""),
-        "previous": previous,
-        "target": {k: handler.spec[k] for k in IDENTIFYING if handler.spec.get(k) is not None},
-    }
+    run(module, work)
 
 
 def main() -> None:
@@ -394,7 +183,7 @@ def main() -> None:
         targets=dict(
             type="list", elements="dict", required=True,
             options=dict(
-                type=dict(type="str", required=True, choices=list(KINDS)),
+                type=dict(type="str", required=True, choices=["lambda_env", "ssm_parameter", "appsync_datasource"]),
                 function_name=dict(type="str"),
                 variable=dict(type="str"),
                 name=dict(type="str"),

@@ -295,6 +295,7 @@ class Planner(object):
         self._clients = {}  # type: Dict[str, Any]
         self._apps = {}  # type: Dict[str, Any]
         self._branches = {}  # type: Dict[Any, Any]
+        self._histories = {}  # type: Dict[Any, Any]
         self.components = {}  # type: Dict[str, Dict[str, Any]]
         self.lines = []  # type: List[str]
         self.point = None  # the parsed restore_point option
@@ -455,7 +456,7 @@ class Planner(object):
             return not frontend or amp.history_decides(jobs)
 
         jobs = amp.list_jobs(self.module, client, app_id, blue, limit=amp.MAX_HISTORY, until=enough)
-        history = amp.JobHistory(jobs)
+        history = self._histories[(app_id, blue)] = amp.JobHistory(jobs)
         if traffic:
             self.plan_traffic(app_id, blue, domain, history)
         if frontend:
@@ -638,7 +639,11 @@ class Planner(object):
         point_text = ddb.iso(point)
         swaps = [self.read_swap(where, number, s, target_name)
                  for number, s in enumerate(spec.get("swap_targets") or [])]
-        rebuilds = [s.pop("spec") for s in swaps if s["current"] != target_name and s["spec"]]
+        # A variable that names the recovery table is live only once a build started after it was
+        # set (a run killed between UpdateBranch and StartJob leaves it set, not built).
+        unbuilt = [s["id"] for s in swaps if s["spec"] and s["current"] == target_name
+                   and not self.serving_current(s["spec"][0], s["spec"][1], "%s.swap_targets" % where)]
+        rebuilds = [s["spec"] for s in swaps if s["spec"] and (s["current"] != target_name or s["id"] in unbuilt)]
         sse = source.get("SSEDescription") or {}
         canaries = spec.get("verify_canaries") or []
         verify = {"min_item_count": int(spec.get("verify_min_item_count") or 0), "canaries": len(canaries)}
@@ -660,7 +665,7 @@ class Planner(object):
         for swap in swaps:
             swap.pop("spec", None)
         pending = [s["id"] for s in swaps if s["current"] != target_name]
-        done = resumable and status == "ACTIVE" and not pending
+        done = resumable and status == "ACTIVE" and not pending and not unbuilt
         if not resumable and swaps:
             earlier = self.earlier_restore(client, where, source, point, swaps, target_name)
             if earlier:
@@ -739,6 +744,17 @@ class Planner(object):
             else:
                 self.lines.append("data: branch %s of app %s is rebuilt after the swap (%s is read at build time)"
                                   % (branch, app_id, variable))
+
+    def serving_current(self, app_id: str, branch_name: str, what: str) -> bool:
+        """Whether the branch serves a build that started after the branch's last change."""
+        branch = self.branch(app_id, branch_name, what)
+        key = (app_id, branch_name)
+        if key not in self._histories:
+            jobs = amp.list_jobs(self.module, self.client("amplify"), app_id, branch_name, limit=amp.MAX_HISTORY,
+                                 until=lambda jobs: any(j.get("status") == "SUCCEED" for j in jobs))
+            self._histories[key] = amp.JobHistory(jobs)
+        serving = self._histories[key].serving()
+        return serving is not None and amp.started_after(serving, branch.get("updateTime"))
 
     def read_swap(self, where: str, number: int, spec: Dict[str, Any], to: str) -> Dict[str, Any]:
         """{id, type, current, to} of one swap target; a missing one fails naming it."""

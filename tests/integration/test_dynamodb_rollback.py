@@ -339,7 +339,7 @@ def test_role_swaps_exactly_the_targets_and_swaps_back(sandbox, run_playbook, es
     after = _config_values(sandbox)
     assert after == {"lambda": {"DATA_TABLE_NAME": estate["target"], "LOG_LEVEL": "info"},
                      "param": estate["target"], "secure": estate["target"], "unrelated": "keep"}
-    swap = run.result("Point the configuration at the recovery table")
+    swap = run.result("Point the application at the recovery table")
     assert estate["target"] not in json.dumps(swap["diff"]["after"]["ssm:" + SECURE])  # masked
     record_path = tmp_path / f"{RID}-{SOURCE}.json"
     record = json.loads(record_path.read_text())
@@ -565,3 +565,60 @@ def test_role_rerun_rebuilds_a_variable_an_earlier_run_set_but_did_not_build(san
     assert [(a["variables_changed"], a["rebuild"]) for a in _amplify_summary(second)] == [(False, "started")]
     assert [r["operation"] for r in sandbox.mutating_since(seq)] == ["StartJob"]
     assert _live_env(sandbox, app_id)["DATA_TABLE_NAME"] == estate["target"]
+
+
+def _swap_record(tmp_path, **changes):
+    record = {"kind": "propie.rollback.dynamodb_swap", "version": 1, "rollback_id": RID, "env": "sandbox",
+              "source_table": SOURCE, "recovery_table": f"{SOURCE}-pitr-20261130T034500Z",
+              "targets": [{"id": "ssm:" + PARAM, "target": {"type": "ssm_parameter", "name": PARAM},
+                           "previous": {"value": SOURCE}}]}
+    record.update(changes)
+    path = tmp_path / "record.json"
+    path.write_text(json.dumps(record))
+    return path
+
+
+@pytest.mark.parametrize("changes, env, ssm_value, expect", [
+    ({"env": "production"}, "sandbox", "recovery", "is for env 'production', not 'sandbox'"),
+    ({"recovery_table": "{{ 'x' * 3 }}"}, "sandbox", "recovery", "holds template text"),
+    ({"targets": "ssm"}, "sandbox", "recovery", "has targets of type str, not a list"),
+    ({}, "sandbox", "someone-elses-table", "someone changed them since the swap"),
+])
+def test_swap_back_refuses_a_foreign_or_stale_record_without_a_change(
+        sandbox, run_playbook, tmp_path, changes, env, ssm_value, expect):
+    recovery = f"{SOURCE}-pitr-20261130T034500Z"
+    sandbox.boto3_client("ssm").put_parameter(Name=PARAM, Value=recovery if ssm_value == "recovery" else ssm_value,
+                                              Type="String")
+    path = _swap_record(tmp_path, **changes)
+    seq = sandbox.last_seq()
+    run = run_playbook(ROLE_PLAY, extravars={"dynamodb_pitr_rollback_swap_back": str(path),
+                                             "dynamodb_pitr_rollback_env": env})
+    assert run.rc != 0
+    msg = run.result("Put the application back on the table it used before the swap")["msg"]
+    assert expect in msg and str(path) in msg and "nothing was changed" in msg, msg
+    assert sandbox.mutating_since(seq) == []
+
+
+def test_swap_back_of_an_empty_record_names_the_file(sandbox, run_playbook, tmp_path):
+    path = tmp_path / "record.json"
+    path.write_text("")
+    seq = sandbox.last_seq()
+    run = run_playbook(ROLE_PLAY, extravars={"dynamodb_pitr_rollback_swap_back": str(path)})
+    assert run.rc != 0
+    assert f"swap record {path} is empty" in run.result("Put the application back on the table it used before the swap")["msg"]
+    assert sandbox.requests(seq) == []
+
+
+def test_swap_refuses_a_target_that_names_another_table(sandbox, run_playbook, estate, tmp_path):
+    """The restore is made, but a target naming neither table stops the swap before any write."""
+    sandbox.boto3_client("ssm").put_parameter(Name=PARAM, Value="prop-ie-test-data-pitr-old", Type="String")
+    run = run_playbook(ROLE_PLAY, extravars={
+        "dynamodb_pitr_rollback_source_table": SOURCE, "dynamodb_pitr_rollback_restore_point": estate["point"],
+        "dynamodb_pitr_rollback_rollback_id": RID, "dynamodb_pitr_rollback_wait_delay": 1,
+        "dynamodb_pitr_rollback_swap_targets": [{"type": "ssm_parameter", "name": PARAM}],
+        "dynamodb_pitr_rollback_record_dir": str(tmp_path / "records")})
+    assert run.rc != 0
+    msg = run.result("Point the application at the recovery table")["msg"]
+    assert "names 'prop-ie-test-data-pitr-old', neither the source table" in msg, msg
+    assert sandbox.boto3_client("ssm").get_parameter(Name=PARAM)["Parameter"]["Value"] == "prop-ie-test-data-pitr-old"
+    assert not (tmp_path / "records").exists()

@@ -203,7 +203,7 @@ def test_killed_mid_run_then_the_same_command_finishes_the_job(sandbox, tmp_path
     assert again.returncode == 0, again.stdout
     after = _estate(sandbox)
     assert after["traffic"] == {"": "production", "www": "production"} and after["stack"] == "UPDATE_ROLLBACK_COMPLETE"
-    assert after["table"].startswith(f"{incident.TABLE}-pitr-rb-") and after["live_table"] == after["table"]
+    assert after["table"].startswith(f"{incident.TABLE}-pitr-rb-") and after["live_table"] == after["table"], again.stdout[-6000:]
     ops = _ops(sandbox, seq)
     assert ops.count("RestoreTableToPointInTime") == 1, ops
     assert ops.count("ContinueUpdateRollback") == 1, ops

@@ -13,7 +13,7 @@ from botocore.stub import Stubber
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".venv" / "collections"))
 
 from ansible_collections.propie.rollback.plugins.module_utils import dynamodb as ddb  # noqa: E402
-from ansible_collections.propie.rollback.plugins.modules import app_config_swap  # noqa: E402
+from ansible_collections.propie.rollback.plugins.module_utils import swap as sw  # noqa: E402
 
 NOW = dt.datetime(2026, 11, 30, 4, 0, tzinfo=dt.timezone.utc)
 WINDOW = {"status": "ENABLED", "earliest": NOW - dt.timedelta(days=35),
@@ -118,7 +118,7 @@ def test_appsync_swap_sends_back_the_whole_definition():
         "dynamodbConfig": dict(source["dynamodbConfig"], tableName="data-pitr")})
 
     with stub:
-        handler = app_config_swap.AppSyncDataSource(Plain(client), {"api_id": "api1", "name": "T", "value": "data-pitr"})
+        handler = sw.AppSyncDataSource(Plain(client), {"type": "appsync_datasource", "api_id": "api1", "name": "T", "value": "data-pitr"})
         assert handler.read() == {"value": "data"}
         handler.write("data-pitr", FakeModule())
     stub.assert_no_pending_responses()
@@ -129,8 +129,8 @@ def test_appsync_swap_refuses_other_data_source_types():
     stub = Stubber(client)
     stub.add_response("get_data_source", {"dataSource": {"name": "L", "type": "AWS_LAMBDA"}})
 
-    with stub, pytest.raises(app_config_swap.SwapError, match="not AMAZON_DYNAMODB"):
-        app_config_swap.AppSyncDataSource(Plain(client), {"api_id": "api1", "name": "L", "value": "x"}).read()
+    with stub, pytest.raises(sw.SwapError, match="not AMAZON_DYNAMODB"):
+        sw.AppSyncDataSource(Plain(client), {"type": "appsync_datasource", "api_id": "api1", "name": "L", "value": "x"}).read()
 
 
 @pytest.mark.parametrize("spec, message", [
@@ -140,5 +140,5 @@ def test_appsync_swap_refuses_other_data_source_types():
     ({"type": "ssm_parameter", "name": "p", "api_id": "a", "value": "t"}, "does not take api_id"),
 ])
 def test_swap_target_specs(spec, message):
-    with pytest.raises(app_config_swap.SwapError, match=message):
-        app_config_swap.check_spec(0, spec)
+    with pytest.raises(sw.SwapError, match=message):
+        sw.check_value_spec(0, spec)

@@ -87,6 +87,10 @@ def test_playbook_command_keeps_how_the_run_was_started():
             "-e", "restore_point=2026-11-30T03:45:00Z", "--diff"]
     confirm = playbook_command({"confirm": "production"}, keep_extra_vars=True, argv=argv)
     assert shlex.split(confirm) == argv + ["-e", "confirm=production"]
+    # A resumed run prints its own resume command: the incident id is given once, not again.
+    resumed = argv + ["-e", "incident_id=rb-20261130T034501Z-9f2c1a"]
+    again = playbook_command({"incident_id": "rb-20261130T034501Z-9f2c1a"}, keep_extra_vars=True, argv=resumed)
+    assert shlex.split(again) == resumed
     back = playbook_command({"env": "production", "swap_back": "/s/r 1.json"}, playbook="dynamodb_rollback", argv=argv)
     assert shlex.split(back) == ["ansible-playbook", "playbooks/dynamodb_rollback.yml", "-i", "inv dir",
                                  "-e", "env=production", "-e", "swap_back=/s/r 1.json"]

@@ -1,0 +1,93 @@
+"""The swap record's checks (module_utils/swap.py): a record of another env, table or rollback,
+a corrupt or templated one, is refused before any call, with the file and the fix named."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".venv" / "collections"))
+
+from ansible_collections.propie.rollback.plugins.module_utils import swap as sw  # noqa: E402
+
+RID = "rb-20261130T034501Z-9f2c1a"
+
+
+def record(**changes) -> dict:
+    doc = {"kind": sw.RECORD_KIND, "version": 1, "rollback_id": RID, "env": "production",
+           "source_table": "data", "recovery_table": "data-pitr-20261130T034500Z",
+           "targets": [{"id": "ssm:/app/table", "target": {"type": "ssm_parameter", "name": "/app/table"},
+                        "previous": {"value": "data", "version": 3}}]}
+    doc.update(changes)
+    return doc
+
+
+def test_a_good_record_passes():
+    sw.check_record(record(), "r.json", env="production", source_table="data")
+
+
+@pytest.mark.parametrize("changes, expect", [
+    ({"kind": "something.else"}, "is not a DynamoDB swap record"),
+    ({"version": 2}, "has version 2"),
+    ({"rollback_id": "yesterday"}, "no valid rollback_id"),
+    ({"recovery_table": "x" * 300}, "no valid recovery_table"),
+    ({"recovery_table": "{{ lookup('env', 'HOME') }}"}, "holds template text"),
+    ({"targets": [{"id": "ssm:/app/table", "target": {"type": "ssm_parameter", "name": "/app/table"},
+                   "previous": {"value": "{% raw %}x"}}]}, "holds template text"),
+    ({"targets": "ssm:/app/table"}, "has targets of type str, not a list"),
+    ({"targets": ["ssm:/app/table"]}, "targets[0] is not {id, target, previous}"),
+    ({"targets": [{"id": "ssm:/other", "target": {"type": "ssm_parameter", "name": "/app/table"},
+                   "previous": {}}]}, "has id 'ssm:/other', but its target is ssm:/app/table"),
+    ({"targets": [{"id": "x", "target": {"type": "kinesis", "name": "s"}, "previous": {}}]},
+     "unknown swap target type kinesis"),
+    ({"targets": [{"id": "ssm:/app/table", "target": {"type": "ssm_parameter", "name": "/app/table"},
+                   "previous": {"value": 5}}]}, "previous.value is not text"),
+])
+def test_bad_records_are_refused(changes, expect):
+    with pytest.raises(sw.SwapError, match="nothing was changed") as err:
+        sw.check_record(record(**changes), "r.json")
+    assert expect in str(err.value) and "r.json" in str(err.value)
+
+
+@pytest.mark.parametrize("given, expect", [
+    ({"env": "staging"}, "is for env 'production', not 'staging'"),
+    ({"source_table": "other"}, "is for source_table 'data', not 'other'"),
+    ({"rollback_id": "rb-20261201T000000Z-000000"}, "is for rollback_id"),
+])
+def test_a_record_of_another_env_table_or_rollback_is_refused(given, expect):
+    with pytest.raises(sw.SwapError, match=expect):
+        sw.check_record(record(), "r.json", **given)
+
+
+@pytest.mark.parametrize("content, expect", [("", "is empty"), ("{not json", "is not valid JSON")])
+def test_corrupt_files_are_named(tmp_path, content, expect):
+    path = tmp_path / "r.json"
+    path.write_text(content)
+    with pytest.raises(sw.SwapError, match=expect):
+        sw.load_record(str(path))
+    with pytest.raises(sw.SwapError, match="cannot be read"):
+        sw.load_record(str(tmp_path / "missing.json"))
+
+
+def test_write_record_is_whole_private_and_idempotent(tmp_path):
+    path = str(tmp_path / "records" / "r.json")
+    assert sw.write_record(path, record()) is True
+    assert json.loads(Path(path).read_text()) == record()
+    assert oct(os.stat(path).st_mode & 0o777) == "0o600"
+    assert oct(os.stat(os.path.dirname(path)).st_mode & 0o777) == "0o700"
+    assert sw.write_record(path, record()) is False
+    assert [p.name for p in Path(path).parent.iterdir()] == ["r.json"]  # no temporary left
+
+
+@pytest.mark.parametrize("spec, expect", [
+    ("ssm:/x", "must be a dict"),
+    ({"type": "amplify_branch_env", "app_id": "a", "variable": "V"}, "needs branch_name"),
+    ({"type": "ssm_parameter", "name": "p", "variable": "V"}, "does not take variable"),
+])
+def test_target_checks(spec, expect):
+    with pytest.raises(sw.SwapError, match=expect):
+        sw.check_target("tables[0].swap_targets[0]", spec)
