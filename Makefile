@@ -12,7 +12,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 SANDBOX_PORT ?= 4566
 PYTEST_ARGS ?=
 
-.PHONY: setup test pytest lint sanity demo sandbox bench build clean
+.PHONY: setup test pytest iam-check lint sanity demo sandbox bench build clean molecule
 
 $(BIN)/.installed: requirements.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,10 +26,15 @@ $(COLLECTION_LINK):
 
 setup: $(BIN)/.installed $(COLLECTION_LINK)
 
-test: setup pytest lint sanity
+test: setup pytest iam-check lint sanity molecule
 
 pytest: setup
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+
+# Every AWS operation the integration tests saw the collection make is allowed by
+# docs/iam-policy.json (docs/iam.md); needs the request logs pytest writes to tests/output.
+iam-check: pytest
+	$(BIN)/python tools/iam_policy_check.py tests/output
 
 lint: setup
 	tools/check_no_suppressions.sh
@@ -39,6 +44,13 @@ lint: setup
 
 sanity: setup
 	VENV=$(VENV) tools/ansible_test_sanity.sh
+
+# A molecule scenario per role (roles/<role>/molecule/default, docs/molecule.md): prepare starts
+# and seeds the sandbox, converge, idempotence, verify through boto3 / *_info modules, cleanup.
+# MOLECULE_JOBS scenarios at a time, each job with one sandbox on a free 127.0.0.1 port.
+MOLECULE_JOBS ?= 2
+molecule: setup
+	$(BIN)/python tools/molecule_scenarios.py all --jobs $(MOLECULE_JOBS)
 
 build: setup
 	$(BIN)/ansible-galaxy collection build --force --output-path .build/dist
@@ -58,3 +70,28 @@ demo: setup
 
 clean:
 	rm -rf $(VENV) .build tests/output
+
+# The always-on alarm listener of one env (docs/eda.md): CloudWatch alarm -> SNS -> SQS ->
+# ansible-rulebook -> playbooks/alarm_event.yml. Set the chain up once with
+# `ansible-playbook playbooks/alarms.yml -e env=NAME -e rollback_alarms_listener_queue=true`.
+#   make listen ENV=sandbox                      (the sandbox: `make sandbox` and its seed first)
+#   make listen ENV=production CONFIRM=production  (standing confirmation for automatic rollbacks)
+# Stop it with Ctrl-C. eda-deps (also run by `make test`) installs Java 17+ or says how.
+ENV ?= sandbox
+CONFIRM ?=
+LISTENER_STATE := $(or $(PROPIE_ROLLBACK_STATE_DIR),$(CURDIR)/rollback-state)
+LISTENER_VARS := $(LISTENER_STATE)/listener/$(ENV)/vars.yml
+# The sandbox takes any credentials; real envs use the usual AWS credential chain.
+LISTENER_AWS := $(if $(filter sandbox,$(ENV)),AWS_ACCESS_KEY_ID=$${AWS_ACCESS_KEY_ID:-testing} \
+	AWS_SECRET_ACCESS_KEY=$${AWS_SECRET_ACCESS_KEY:-testing} AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1})
+.PHONY: listen eda-deps
+pytest: eda-deps
+
+eda-deps: setup
+	tools/eda_deps.sh $(VENV)
+
+listen: setup eda-deps
+	PROPIE_ROLLBACK_STATE_DIR=$(LISTENER_STATE) $(BIN)/ansible-playbook playbooks/listener_vars.yml \
+		-e env=$(ENV) -e listener_vars_file=$(LISTENER_VARS) $(if $(CONFIRM),-e confirm=$(CONFIRM))
+	$(LISTENER_AWS) PROPIE_ROLLBACK_STATE_DIR=$(LISTENER_STATE) ANSIBLE_CONFIG=$(CURDIR)/ansible.cfg \
+		$(BIN)/ansible-rulebook -r propie.rollback.rollback -i inventories --vars $(LISTENER_VARS) -v

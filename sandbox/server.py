@@ -144,6 +144,8 @@ class Sandbox:
             self._not_ready.discard(service)
 
     def reset(self) -> None:
+        """POST /_sandbox/reset: drop all AWS state, the fault rules and the request log, and
+        reset each extension's settings; the time scale is kept."""
         from moto.moto_api._internal.models import moto_api_backend
 
         moto_api_backend.reset()
@@ -174,6 +176,8 @@ class Sandbox:
             traceback.print_exc()
             status, headers, payload = protocol.error_response(
                 call.protocol, "InternalFailure", f"sandbox error: {err!r}", 500, False)
+        if entry.response_delay_ms:
+            sleep_ms(entry.response_delay_ms)  # done, but the answer comes too late
         entry.status = status
         entry.duration_ms = round((time.monotonic() - started) * 1000, 3)
         if status >= 400:
@@ -190,6 +194,7 @@ class Sandbox:
         rule = self.state.take_fault(call.service, call.operation)
         if rule is not None:
             sleep_ms(rule.latency_ms)
+            entry.response_delay_ms = rule.response_delay_ms
             if rule.error_code:
                 entry.fault = True
                 return protocol.error_response(

@@ -56,13 +56,15 @@ class FaultRule:
     http_status: int = 400
     message: str = "Injected by the sandbox"
     latency_ms: int = 0
+    # Held after the call is done: a lost response (AWS did it, the client timed out).
+    response_delay_ms: int = 0
     count: int | None = None  # remaining matches; None = unlimited
     probability: float = 1.0
     id: int = 0
     matched: int = 0
 
     FIELDS = ("service", "operation", "error_code", "http_status", "message", "latency_ms",
-              "count", "probability")
+              "response_delay_ms", "count", "probability")
 
     @classmethod
     def from_json(cls, data: Any) -> "FaultRule":
@@ -80,8 +82,11 @@ class FaultRule:
         rule = cls(**data)
         if not isinstance(rule.operation, str) or not rule.operation:
             raise BadControlRequest("'operation' must be an operation name or '*'")
-        if rule.error_code is None and not rule.latency_ms:
-            raise BadControlRequest("a fault rule needs 'error_code' and/or 'latency_ms'")
+        if rule.error_code is None and not rule.latency_ms and not rule.response_delay_ms:
+            raise BadControlRequest("a fault rule needs 'error_code', 'latency_ms' and/or 'response_delay_ms'")
+        if rule.error_code is not None and rule.response_delay_ms:
+            raise BadControlRequest("'response_delay_ms' holds the answer of a call that was made; an 'error_code' "
+                                    "rule makes no call")
         if rule.error_code is not None and not isinstance(rule.error_code, str):
             raise BadControlRequest("'error_code' must be a string such as 'ThrottlingException'")
         if not isinstance(rule.http_status, int) or not 400 <= rule.http_status <= 599:
@@ -113,6 +118,7 @@ class LoggedRequest:
     error_code: str | None = None
     fault: bool = False
     duration_ms: float = 0.0
+    response_delay_ms: int = 0
 
 
 @dataclass
@@ -170,10 +176,14 @@ class SandboxState:
             return [asdict(e) for e in self.log if e.seq > seq]
 
     def reset(self) -> None:
+        """Drop the fault rules and the request log; the time scale is kept.
+
+        The scale is a setting of the run (--time-scale, POST /_sandbox/config), not state:
+        whoever wants another one sets it.
+        """
         with self.lock:
             self.faults.clear()
             self.log.clear()
-        self.clock.scale = 1.0
 
 
 def sleep_ms(ms: int) -> None:

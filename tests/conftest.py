@@ -53,8 +53,9 @@ def sandbox_server():
 
 @pytest.fixture
 def sandbox(sandbox_server: SandboxClient, monkeypatch: pytest.MonkeyPatch) -> SandboxClient:
-    """A freshly reset sandbox, with AWS_* variables pointing boto3 and Ansible at it."""
+    """A freshly reset sandbox at time scale 1, with AWS_* variables pointing boto3 and Ansible at it."""
     sandbox_server.reset()
+    sandbox_server.set_time_scale(1.0)  # a reset keeps the scale: each test starts from 1
     for key, value in sandbox_server.env().items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
@@ -178,3 +179,124 @@ def recap(output: str) -> dict[str, dict[str, int]]:
         if match:
             counts[match.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(2))}
     return counts
+
+
+# ---------------------------------------------------------------------------
+# The AWS operations the collection made (issue 11: docs/iam-policy.json must allow each one;
+# `tools/iam_policy_check.py tests/output` checks it after the run, docs/iam.md).
+# After each test that used `sandbox`, its request log (still this test's own: the next test's
+# `sandbox` resets it) less the calls this pytest process made itself with boto3 to set up and
+# check estates (counted per HTTP attempt through botocore's history events) is what the
+# collection's processes called. Each worker writes the union to
+# tests/output/aws-operations-<test run>-<worker>.json at the end of its session (and removes the
+# files of runs that had finished before it started). Control routes (/_sandbox/...) are never
+# in the log; tests of the sandbox itself (tests/sandbox/) are left out.
+# ---------------------------------------------------------------------------
+
+AWS_OPERATIONS_DIR = REPO / "tests" / "output"
+
+
+class _OwnAwsCalls:
+    """A botocore history handler: (endpoint, service, operation) of each HTTP attempt made here."""
+
+    def __init__(self) -> None:
+        import collections
+        import threading
+
+        self.lock = threading.Lock()
+        self.counts: collections.Counter = collections.Counter()
+        self.local = threading.local()
+        self.installed = False
+
+    def install(self) -> None:
+        if not self.installed:
+            from botocore.history import get_global_history_recorder
+
+            recorder = get_global_history_recorder()
+            recorder.add_handler(self)
+            recorder.enable()
+            self.installed = True
+
+    def emit(self, event_type: str, payload: dict, _source: str) -> None:
+        from urllib.parse import urlsplit
+
+        if event_type == "API_CALL":
+            self.local.operation = (payload.get("service"), payload.get("operation"))
+        elif event_type == "HTTP_REQUEST" and getattr(self.local, "operation", None):
+            netloc = urlsplit(str(payload.get("url", ""))).netloc
+            with self.lock:
+                self.counts[(netloc,) + self.local.operation] += 1
+
+    def take(self, endpoint: str) -> dict:
+        """The calls made to this endpoint since the last take: {(service, operation): count}."""
+        from urllib.parse import urlsplit
+
+        netloc = urlsplit(endpoint).netloc
+        with self.lock:
+            mine = {key[1:]: n for key, n in self.counts.items() if key[0] == netloc}
+            for key in [key for key in self.counts if key[0] == netloc]:
+                del self.counts[key]
+        return mine
+
+
+_OWN_AWS_CALLS = _OwnAwsCalls()
+# {(service, operation): {calls, tests}}, the number of sandbox tests seen, when this process started.
+_AWS_OPERATIONS: dict = {"operations": {}, "tests": 0, "started": time.time()}
+
+
+@pytest.fixture(autouse=True)
+def _collection_aws_operations(request: pytest.FixtureRequest):
+    """Record what the collection called during a test that used the sandbox (see above)."""
+    if "sandbox" not in request.fixturenames or (REPO / "tests" / "sandbox") in Path(str(request.node.path)).parents:
+        yield
+        return
+    _OWN_AWS_CALLS.install()
+    server = request.getfixturevalue("sandbox_server")
+    _OWN_AWS_CALLS.take(server.endpoint)  # what earlier tests left counted
+    yield
+    try:
+        log = server.requests()
+    except RuntimeError:  # the sandbox is gone: nothing to record
+        return
+    own = _OWN_AWS_CALLS.take(server.endpoint)
+    _AWS_OPERATIONS["tests"] += 1
+    seen: dict = {}
+    for entry in log:
+        key = (entry["service"], entry["operation"])
+        seen[key] = seen.get(key, 0) + 1
+    for key, calls in seen.items():
+        theirs = calls - own.get(key, 0)
+        if theirs > 0:
+            found = _AWS_OPERATIONS["operations"].setdefault(key, {"calls": 0, "tests": []})
+            found["calls"] += theirs
+            if len(found["tests"]) < 3:
+                found["tests"].append(request.node.nodeid)
+
+
+def pytest_sessionfinish() -> None:
+    """Write this worker's union of the collection's AWS operations (if it ran sandbox tests)."""
+    import datetime
+    import json
+    import uuid
+
+    if not _AWS_OPERATIONS["tests"]:
+        return
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    testrun = os.environ.get("PYTEST_XDIST_TESTRUNUID") or uuid.uuid4().hex
+    data = {
+        "testrun": testrun,
+        "worker": worker,
+        "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        "tests": _AWS_OPERATIONS["tests"],
+        "operations": [{"service": service, "operation": operation, **found}
+                       for (service, operation), found in sorted(_AWS_OPERATIONS["operations"].items())],
+    }
+    AWS_OPERATIONS_DIR.mkdir(parents=True, exist_ok=True)
+    for old in AWS_OPERATIONS_DIR.glob("aws-operations-*.json"):
+        try:
+            if old.stat().st_mtime < _AWS_OPERATIONS["started"]:
+                old.unlink()
+        except FileNotFoundError:
+            pass  # another worker removed it
+    path = AWS_OPERATIONS_DIR / ("aws-operations-%s-%s.json" % (testrun[:12], worker))
+    path.write_text(json.dumps(data, indent=1) + "\n")

@@ -139,6 +139,15 @@ def rollback_record(run, env, who, plan, marks, results, trigger=None, status="r
     return record
 
 
+def procedure_id(given, name="rollback_id"):
+    """The rollback id of a per-procedure run: `given` checked, or a new one."""
+    given = str(given or "").strip()
+    if given and not ROLLBACK_ID_RE.match(given):
+        raise AnsibleFilterError("%s %r is not of the form rb-YYYYMMDDTHHMMSSZ-xxxxxx: pass the id an earlier run "
+                                 "printed, or leave it out for a new one. Nothing was changed." % (name, given))
+    return given or new_rollback_id()
+
+
 def _by_table(registered):
     """{source table: result} of a looped task's register (skipped items left out)."""
     return dict((r["item"]["table"], r) for r in (registered or {}).get("results", [])
@@ -182,5 +191,5 @@ def data_results(restored, verified, swapped, rebuilds=None):
 class FilterModule:
     def filters(self):
         return {"rollback_request": rollback_request, "rollback_who": rollback_who,
-                "rollback_record": rollback_record, "rebuild_branches": rebuild_branches,
+                "rollback_record": rollback_record, "rebuild_branches": rebuild_branches, "procedure_id": procedure_id,
                 "data_results": data_results}

@@ -15,6 +15,12 @@ import os
 import re
 import time
 
+try:
+    import botocore.config
+    import botocore.exceptions
+except ImportError:
+    pass  # AnsibleAWSModule reports the missing library
+
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
 # AWSRetry's default list has "Throttling" but not these (see DESIGN.md).
@@ -113,3 +119,71 @@ def wait_for(read, status_of, done, timeout, delay, what, log=None, sleep=time.s
                 value,
             )
         sleep(delay)
+
+
+# ---------------------------------------------------------------------------
+# Non-idempotent calls: made once, whatever fails around them
+# ---------------------------------------------------------------------------
+
+# Answers that say AWS did not do the call, so it may simply be repeated.
+_NOT_DONE_CODES = set(THROTTLING_CODES) | {"Throttling", "ThrottledException", "SlowDown"}
+
+
+def once_client(module, service):
+    """A client whose calls botocore never repeats on its own (no retries at all): for
+    calls that must not run twice, made through call_once. The user's aws_config is kept."""
+    user = module.params.get("aws_config") or {}
+    config = botocore.config.Config(**user).merge(botocore.config.Config(retries={"total_max_attempts": 1}))
+    return module.client(service, aws_config=config)
+
+
+def _ambiguous(error):
+    """'not_done' (throttled: retry), 'unknown' (no answer or a 5xx: AWS may have done it), or None."""
+    if isinstance(error, botocore.exceptions.ClientError):
+        code = error.response.get("Error", {}).get("Code", "")
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if code in _NOT_DONE_CODES or status == 429:
+            return "not_done"
+        return "unknown" if status >= 500 else None
+    if isinstance(error, (botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectionClosedError)):
+        return "unknown"
+    if isinstance(error, botocore.exceptions.EndpointConnectionError):
+        return "not_done"  # the connection was never made
+    return None
+
+
+def call_once(call, find, what, conflict_codes=(), attempts=8, delay=1.0, max_delay=20.0, log=None,
+              sleep=time.sleep):
+    """call() exactly once in effect; returns what it returned, or what find() found.
+
+    Throttling is retried with backoff (AWS did nothing). After an answer that leaves it
+    unknown whether AWS did the call (a read timeout, a dropped connection, a 5xx), find()
+    reads AWS for the call's own work first, after the backoff (a slow request may still be
+    landing), and returns it if it is there (None otherwise); only then is the call repeated.
+    A repeat refused with one of `conflict_codes` (the name is taken, say) means the earlier
+    attempt did land: find() is asked again. Any other error is raised at once.
+    """
+    wait, unclear = delay, False
+    for attempt in range(1, attempts + 1):
+        try:
+            return call()
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
+            code = e.response.get("Error", {}).get("Code") if isinstance(e, botocore.exceptions.ClientError) else None
+            if unclear and code in conflict_codes:
+                kind = "unknown"
+            else:
+                kind = _ambiguous(e)
+            if kind is None or attempt == attempts:
+                raise
+            if log is not None:
+                log("%s: %s; %s in %.1fs" % (what, e, "looking for it" if kind == "unknown" else "trying again", wait))
+            sleep(wait)
+            wait = min(wait * 2, max_delay)
+            if kind == "unknown":
+                unclear = True
+                found = find()
+                if found is not None:
+                    if log is not None:
+                        log("%s: AWS has done it: adopting it" % what)
+                    return found
+    raise AssertionError("not reached")

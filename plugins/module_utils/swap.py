@@ -30,6 +30,8 @@ except ImportError:
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.propie.rollback.plugins.module_utils.common import ROLLBACK_ID_RE
 from ansible_collections.propie.rollback.plugins.module_utils.common import WaitTimeout
+from ansible_collections.propie.rollback.plugins.module_utils.common import call_once
+from ansible_collections.propie.rollback.plugins.module_utils.common import once_client
 from ansible_collections.propie.rollback.plugins.module_utils.common import wait_for
 
 if typing.TYPE_CHECKING:
@@ -129,8 +131,15 @@ class LambdaEnv:
         kwargs = {"FunctionName": self.spec["function_name"], "Environment": {"Variables": variables}}
         if config.get("RevisionId"):
             kwargs["RevisionId"] = config["RevisionId"]  # never overwrite a concurrent change
-        self.client.update_function_configuration(aws_retry=True, **kwargs)
+        # Not repeated blindly: a repeat would carry a stale RevisionId. After an unclear answer
+        # the variable is read back; holding the value means the update landed.
+        once = once_client(module, "lambda")
+        call_once(lambda: once.update_function_configuration(**kwargs), lambda: self._holds(value),
+                  "%s: update" % self.id, log=module.log)
         self._wait(module)
+
+    def _holds(self, value: str) -> Optional[bool]:
+        return True if self.read()["value"] == value else None
 
     def _wait(self, module: Any) -> None:
         def done(status: str) -> bool:
@@ -184,7 +193,15 @@ class SsmParameter:
         for field in ("KeyId", "Tier", "DataType", "AllowedPattern", "Description"):
             if self.meta.get(field) and not (field == "KeyId" and self.kind != "SecureString"):
                 kwargs[field] = self.meta[field]
-        self.client.put_parameter(aws_retry=True, **kwargs)
+        # Each PutParameter makes a new version: after an unclear answer, read the value back
+        # before writing again.
+        once = once_client(module, "ssm")
+        call_once(lambda: once.put_parameter(**kwargs), lambda: self._holds(value), "%s: update" % self.id,
+                  log=module.log)
+
+    def _holds(self, value: str) -> Optional[bool]:
+        current = self.client.get_parameter(Name=self.spec["name"], WithDecryption=True, aws_retry=True)["Parameter"]
+        return True if current["Value"] == value else None
 
 
 class AppSyncDataSource:

@@ -304,7 +304,9 @@ from ansible_collections.propie.rollback.plugins.module_utils.amplify import sho
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import started_after
 from ansible_collections.propie.rollback.plugins.module_utils.common import WaitTimeout
 from ansible_collections.propie.rollback.plugins.module_utils.common import iso
+from ansible_collections.propie.rollback.plugins.module_utils.common import call_once
 from ansible_collections.propie.rollback.plugins.module_utils.common import marker
+from ansible_collections.propie.rollback.plugins.module_utils.common import once_client
 from ansible_collections.propie.rollback.plugins.module_utils.common import new_rollback_id
 from ansible_collections.propie.rollback.plugins.module_utils.common import validate_rollback_id
 from ansible_collections.propie.rollback.plugins.module_utils.common import wait_for
@@ -380,7 +382,23 @@ def plan_serving(module, history: JobHistory, branch: Dict[str, Any]) -> Plan:
     )
 
 
-def start_retry(module, client, app_id, branch_name, target, reason, commit_message=None) -> Dict[str, Any]:
+def start_job_once(module, client, call_name: str, params: Dict[str, Any], known, matches, what: str):
+    """StartJob / StartDeployment exactly once: neither takes a client token, so botocore may
+    not repeat it, and after an unclear answer (a lost response, a 5xx) the branch's jobs are
+    read for the job this call started (one not among `known` that `matches`) before any retry."""
+    once = getattr(once_client(module, "amplify"), call_name)
+
+    def find():
+        jobs = list_jobs(module, client, params["appId"], params["branchName"], limit=10)
+        return next((j for j in jobs if j["jobId"] not in known and matches(j)), None)
+
+    try:
+        return call_once(lambda: once(**params)["jobSummary"], find, what, log=module.log)
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+        module.fail_json_aws(e, msg="Could not %s" % what)
+
+
+def start_retry(module, client, app_id, branch_name, target, reason, known, commit_message=None) -> Dict[str, Any]:
     """StartJob RETRY of `target`. `reason` (the rollback marker) goes in jobReason; a
     rollback also gives a marked commit message, which a serving rebuild leaves as the
     build's own so that the job history reads it as a plain rebuild of what is served."""
@@ -388,20 +406,17 @@ def start_retry(module, client, app_id, branch_name, target, reason, commit_mess
     params["jobReason"] = reason[:JOB_REASON_MAX]
     if commit_message is not None:
         params.update(commitId=target.get("commitId"), commitMessage=commit_message[:COMMIT_MESSAGE_MAX])
-    try:
-        return client.start_job(aws_retry=True, **params)["jobSummary"]
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
-        module.fail_json_aws(e, msg="Could not start a RETRY of %s" % short(target))
+    return start_job_once(module, client, "start_job", params, known,
+                          lambda j: j.get("jobType") == "RETRY" and j.get("commitId") == target.get("commitId"),
+                          "start a RETRY of %s" % short(target))
 
 
-def start_deployment(module, client, app_id, branch_name, target) -> Dict[str, Any]:
+def start_deployment(module, client, app_id, branch_name, target, known) -> Dict[str, Any]:
     params = dict(appId=app_id, branchName=branch_name, sourceUrl=target["sourceUrl"])
     if target.get("sourceUrlType"):
         params["sourceUrlType"] = target["sourceUrlType"]
-    try:
-        return client.start_deployment(aws_retry=True, **params)["jobSummary"]
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
-        module.fail_json_aws(e, msg="Could not redeploy %s" % short(target))
+    return start_job_once(module, client, "start_deployment", params, known,
+                          lambda j: j.get("jobType") == "MANUAL", "redeploy %s" % short(target))
 
 
 def wait_job(module, client, app_id, branch_name, job_id) -> Tuple[Dict[str, Any], list]:
@@ -516,15 +531,16 @@ def do(module) -> None:
         module.exit_json(**result)
 
     if decision.action == "start":
+        known = set(j["jobId"] for j in history.jobs)
         if not connected:
-            job = start_deployment(module, client, app_id, branch_name, target)
+            job = start_deployment(module, client, app_id, branch_name, target, known)
         elif serving:
             reason = "rebuild of job %s with the branch's current settings" % target["jobId"]
-            job = start_retry(module, client, app_id, branch_name, target, marker(rollback_id, reason))
+            job = start_retry(module, client, app_id, branch_name, target, marker(rollback_id, reason), known)
         else:
             note = "rebuild of job %s: %s" % (target["jobId"], target.get("commitMessage") or "")
             reason = marker(rollback_id, "rollback to job %s" % target["jobId"])
-            job = start_retry(module, client, app_id, branch_name, target, reason, marker(rollback_id, note))
+            job = start_retry(module, client, app_id, branch_name, target, reason, known, marker(rollback_id, note))
         result.update(changed=True, action="started")
     else:
         job = decision.job

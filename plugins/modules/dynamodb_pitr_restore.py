@@ -29,6 +29,12 @@ description:
     C(<source>-pitr-<rollback id>) for V(latest) (the latest restorable time moves on every run,
     so the rollback id anchors the name). Pass the same O(rollback_id) to re-run a V(latest)
     restore; without one a new id, and so a new table, is made."
+  - "Encryption: the recovery table keeps the source's server-side encryption unless
+    O(sse_enabled) or O(sse_kms_key_id) overrides it - the same customer managed KMS key
+    (the source's C(SSEDescription.KMSMasterKeyArn)), the AWS managed key C(alias/aws/dynamodb)
+    when the source uses it (found with KMS DescribeKey, C(KeyManager=AWS)), or the AWS owned
+    key (no SSEDescription). RV(sse) reports the key the recovery table was asked for and the
+    one it reports, and a warning names any difference."
   - Never deletes or modifies the source table.
 author:
   - PropIE platform team (@propie)
@@ -42,6 +48,8 @@ options:
     description:
       - Name of the recovery table to create. Defaults to a name derived from O(source_table) and
         the restore point (see the description).
+      - A DynamoDB table name, 3 to 255 characters of C(A-Z a-z 0-9 _ - .); any other value fails
+        before the first AWS call.
     type: str
   restore_point:
     description:
@@ -58,15 +66,20 @@ options:
     type: str
   sse_enabled:
     description:
-      - Encrypt the recovery table with a KMS key (the runbook's
-        C(--sse-specification-override Enabled=true)). V(false) sends no override, so the
-        restore keeps the source's encryption setting.
+      - Overrides the recovery table's server-side encryption. Unset (the default), the recovery
+        table keeps the source's encryption, with the same KMS key.
+      - V(true) - a KMS key, O(sse_kms_key_id) or else the AWS managed key C(alias/aws/dynamodb)
+        (the runbook's C(--sse-specification-override Enabled=true); this was the default before,
+        and it moved a source with a customer managed key to the AWS managed key).
+      - V(false) - the AWS owned key (C(SSESpecificationOverride Enabled=false)).
+      - "Precedence: O(sse_kms_key_id) first (that key), then O(sse_enabled) (V(true) the AWS
+        managed key, V(false) the AWS owned key), then the source's settings."
     type: bool
-    default: true
   sse_kms_key_id:
     description:
-      - KMS key (id, ARN or alias) for O(sse_enabled=true). Default is the AWS managed key
-        C(alias/aws/dynamodb).
+      - KMS key (key id, key ARN, alias name or alias ARN) to encrypt the recovery table with,
+        instead of the source's key. Implies O(sse_enabled=true); O(sse_enabled=false) with a key
+        is an error.
     type: str
   billing_mode:
     description:
@@ -157,6 +170,13 @@ EXAMPLES = r"""
     rollback_id: "{{ rollback_id }}"
   register: restore
 
+- name: Restore under another customer managed key than the source's
+  propie.rollback.dynamodb_pitr_restore:
+    source_table: prop-ie-production-data
+    restore_point: "2026-11-30T03:45:00Z"
+    rollback_id: "{{ rollback_id }}"
+    sse_kms_key_id: alias/prop-ie-recovery
+
 - name: Restore to the latest restorable time, on demand billing, without waiting
   propie.rollback.dynamodb_pitr_restore:
     source_table: prop-ie-production-data
@@ -238,6 +258,46 @@ not_reapplied:
   returned: always
   type: list
   elements: str
+sse:
+  description: The recovery table's server-side encryption - asked for and reported.
+  returned: always
+  type: dict
+  contains:
+    source:
+      description: The source's encryption, C({type, kms_key_arn}); C(type) is V(KMS) or V(AWS_OWNED).
+      type: dict
+    choice:
+      description: Where the recovery table's encryption comes from - V(source) (kept),
+        V(kms_key) (O(sse_kms_key_id)), V(aws_managed) (O(sse_enabled=true)) or V(aws_owned)
+        (O(sse_enabled=false)).
+      type: str
+    override:
+      description: The SSESpecificationOverride sent (or that would be sent, or was sent by the run
+        that started the restore); null for none.
+      type: dict
+    expected:
+      description: The encryption the recovery table must have, C({type, kms_key_arn}); C(kms_key_arn)
+        is null where only KMS can tell (the AWS managed key, a key given by alias or id).
+      type: dict
+    recovery:
+      description: The recovery table's own report (its SSEDescription), C({type, kms_key_arn, status});
+        null before it exists.
+      type: dict
+    matches:
+      description: Whether RV(sse.recovery) is RV(sse.expected); null before the table exists.
+      type: bool
+    detail:
+      description: How the choice was made, in words.
+      type: str
+  sample:
+    source: {type: KMS, kms_key_arn: "arn:aws:kms:eu-west-1:123456789012:key/1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d"}
+    choice: source
+    override: {Enabled: true, SSEType: KMS, KMSMasterKeyId: "arn:aws:kms:eu-west-1:123456789012:key/1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d"}
+    expected: {type: KMS, kms_key_arn: "arn:aws:kms:eu-west-1:123456789012:key/1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d"}
+    recovery: {type: KMS, kms_key_arn: "arn:aws:kms:eu-west-1:123456789012:key/1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d",
+               status: ENABLED}
+    matches: true
+    detail: "the source's customer managed KMS key"
 table:
   description: The recovery table's description (DescribeTable, snake_case); empty in check mode
     before a restore.
@@ -263,7 +323,9 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 from ansible_collections.propie.rollback.plugins.module_utils import dynamodb as ddb
 from ansible_collections.propie.rollback.plugins.module_utils.common import WaitTimeout
 from ansible_collections.propie.rollback.plugins.module_utils.common import aws_retry
+from ansible_collections.propie.rollback.plugins.module_utils.common import call_once
 from ansible_collections.propie.rollback.plugins.module_utils.common import new_rollback_id
+from ansible_collections.propie.rollback.plugins.module_utils.common import once_client
 from ansible_collections.propie.rollback.plugins.module_utils.common import validate_rollback_id
 from ansible_collections.propie.rollback.plugins.module_utils.common import wait_for
 
@@ -280,6 +342,9 @@ NOT_REAPPLIED = [
     "Kinesis streaming destinations and Contributor Insights",
 ]
 SCALING_NAMESPACE = "dynamodb"
+TABLE_NAME_MIN = 3
+AWS_OWNED = "AWS_OWNED"
+MANAGED_KEY_ALIAS = "alias/aws/dynamodb"
 
 
 class RestoreError(Exception):
@@ -293,10 +358,6 @@ class RestoreError(Exception):
 
 def describe_pitr(client: Any, table: str) -> Dict[str, Any]:
     return client.describe_continuous_backups(TableName=table, aws_retry=True)["ContinuousBackupsDescription"]
-
-
-def start_restore(client: Any, params: Dict[str, Any]) -> Dict[str, Any]:
-    return client.restore_table_to_point_in_time(aws_retry=True, **params)["TableDescription"]
 
 
 def describe_ttl(client: Any, table: str) -> Dict[str, Any]:
@@ -393,6 +454,80 @@ def _scaling_state(aas: Any, table: Dict[str, Any]) -> Dict[str, Any]:
     return state
 
 
+def table_name_problem(name: str) -> Optional[str]:
+    """Why `name` is not a DynamoDB table name (3-255 characters of A-Z a-z 0-9 _ - .), or None."""
+    problems = []
+    if not TABLE_NAME_MIN <= len(name) <= ddb.TABLE_NAME_MAX:
+        problems.append("it is %d characters long" % len(name))
+    bad = sorted(set(re.sub(r"[A-Za-z0-9_.-]", "", name)))
+    if bad:
+        problems.append("it contains %s" % " ".join(repr(c) for c in bad))
+    return " and ".join(problems) or None
+
+
+def _shown(name: str) -> str:
+    return repr(name) if len(name) <= 64 else "%r... (%d characters)" % (name[:64], len(name))
+
+
+# ---------------------------------------------------------------------------
+# Server-side encryption of the recovery table
+# ---------------------------------------------------------------------------
+
+
+def sse_of(table: Dict[str, Any]) -> Dict[str, Any]:
+    """{type, kms_key_arn} of a table: KMS with its key, or the AWS owned key (no SSEDescription)."""
+    desc = table.get("SSEDescription") or {}
+    if desc.get("SSEType") == "KMS" and desc.get("Status", "ENABLED") not in ("DISABLED", "DISABLING"):
+        return {"type": "KMS", "kms_key_arn": desc.get("KMSMasterKeyArn")}
+    return {"type": AWS_OWNED, "kms_key_arn": None}
+
+
+def sse_choice(source: Dict[str, Any], sse_enabled: Optional[bool], kms_key_id: Optional[str],
+               key_manager: Optional[str] = None, why_unknown: str = "") -> Dict[str, Any]:
+    """How to encrypt the recovery table: {choice, override, expected, detail}.
+
+    Precedence: an explicit key, then sse_enabled (true: the AWS managed key, false: the AWS
+    owned key), then the source's settings. `key_manager` is the source key's KeyManager
+    (AWS for the AWS managed key, CUSTOMER) or None when it could not be read.
+    """
+    if kms_key_id:
+        arn = kms_key_id if kms_key_id.startswith("arn:") and ":key/" in kms_key_id else None
+        return {"choice": "kms_key", "override": {"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": kms_key_id},
+                "expected": {"type": "KMS", "kms_key_arn": arn}, "detail": "sse_kms_key_id %s" % kms_key_id}
+    if sse_enabled:
+        return {"choice": "aws_managed", "override": {"Enabled": True, "SSEType": "KMS"},
+                "expected": {"type": "KMS", "kms_key_arn": None},
+                "detail": "sse_enabled=true: the AWS managed key %s" % MANAGED_KEY_ALIAS}
+    if sse_enabled is False:
+        return {"choice": "aws_owned", "override": {"Enabled": False},
+                "expected": {"type": AWS_OWNED, "kms_key_arn": None}, "detail": "sse_enabled=false: the AWS owned key"}
+    expected = dict(source)
+    if source["type"] != "KMS":
+        return {"choice": "source", "override": None, "expected": expected,
+                "detail": "the AWS owned key, as the source (no override)"}
+    arn = source["kms_key_arn"]
+    if not arn or key_manager == "AWS":
+        return {"choice": "source", "override": {"Enabled": True, "SSEType": "KMS"}, "expected": expected,
+                "detail": "the AWS managed key %s, as the source" % MANAGED_KEY_ALIAS}
+    if key_manager == "CUSTOMER":
+        detail = "the source's customer managed KMS key"
+    else:
+        detail = "the source's KMS key, named explicitly (%s)" % (why_unknown or "its KeyManager is unknown")
+    return {"choice": "source", "override": {"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": arn},
+            "expected": expected, "detail": detail}
+
+
+def sse_matches(expected: Dict[str, Any], recovery: Dict[str, Any]) -> bool:
+    return expected["type"] == recovery["type"] and (
+        expected["kms_key_arn"] is None or expected["kms_key_arn"] == recovery["kms_key_arn"])
+
+
+def _sse_words(sse: Dict[str, Any]) -> str:
+    if sse["type"] != "KMS":
+        return "the AWS owned key"
+    return "KMS key %s" % sse["kms_key_arn"] if sse["kms_key_arn"] else "a KMS key"
+
+
 def _retarget_policy(policy: str, source_arn: str, target_arn: str) -> str:
     # The ARN followed by a quote or "/index/..." only: the target's own name often starts
     # with the source's.
@@ -412,6 +547,7 @@ class Restore:
         self.client = ddb.dynamodb_client(module)
         self._aas = None
         self.started = time.monotonic()
+        self.sse = {}  # type: Dict[str, Any]
 
     @property
     def aas(self) -> Any:
@@ -423,6 +559,7 @@ class Restore:
     def run(self) -> Dict[str, Any]:
         p = self.params
         validate_rollback_id(self.module, p["rollback_id"])
+        self._check_options()
         try:
             point = ddb.parse_restore_point(p["restore_point"])
         except ddb.RestorePointError as e:
@@ -453,6 +590,7 @@ class Restore:
                                    "nothing was changed" % why)
             rollback_id = rollback_id or tags.get(ddb.TAG_ROLLBACK_ID) or new_rollback_id()
             result["resumed"] = True
+            self.sse = self._resumed_sse(sse_of(source))
             before = {"table": {"name": target_name, "status": target["TableStatus"],
                                 "restore_date_time": ddb.iso(ddb.restore_time(target))}}
         else:
@@ -464,14 +602,87 @@ class Restore:
                 ddb.check_restore_point(source["TableName"], point, window, ddb.utcnow())
             except ddb.RestorePointError as e:
                 raise RestoreError("%s; nothing was changed" % e)
+            self.sse = self._plan_sse(sse_of(source))
             result["restored"] = True
             if not self.check:
-                target = start_restore(self.client, self._restore_params(source, target_name, point))
+                target = self._start_restore_once(source, target_name, point, rollback_id)
             predicted = window["latest"] if point == "latest" else point
             result["restore_date_time"] = ddb.iso(predicted)
         result["rollback_id"] = rollback_id
         self.rollback_id = rollback_id
         return self._finish(result, source, target, point, before)
+
+    def _start_restore_once(self, source: Dict[str, Any], target_name: str, point: Any,
+                            rollback_id: str) -> Dict[str, Any]:
+        """RestoreTableToPointInTime once: botocore may not repeat it, and after an unclear answer
+        (a lost response, a 5xx) the target table is looked for first; if it is this restore it is
+        adopted instead of asking for a second one (which AWS would refuse: the name is taken)."""
+        once = once_client(self.module, "dynamodb")
+
+        def find() -> Optional[Dict[str, Any]]:
+            found = ddb.describe_table(self.client, target_name)
+            if found is None or ddb.recognise_restore(found, {}, source, point, rollback_id):
+                return None
+            return found
+
+        params = self._restore_params(source, target_name, point)
+        return call_once(lambda: once.restore_table_to_point_in_time(**params)["TableDescription"], find,
+                         "the restore of %s as %s" % (source["TableName"], target_name),
+                         conflict_codes=("TableAlreadyExistsException", "TableInUseException"), log=self.module.log)
+
+    def _check_options(self) -> None:
+        """Bad input fails here, before any AWS call."""
+        p = self.params
+        if p["target_table"] is not None:
+            why = table_name_problem(p["target_table"])
+            if why:
+                raise RestoreError(
+                    "target_table %s is not a valid DynamoDB table name: %s; a table name is %d to %d characters "
+                    "of A-Z a-z 0-9 _ - . - pass such a target_table, or leave target_table out for the derived name "
+                    "(<source>-pitr-<time or rollback id>, trimmed to %d characters); nothing was changed"
+                    % (_shown(p["target_table"]), why, TABLE_NAME_MIN, ddb.TABLE_NAME_MAX, ddb.TABLE_NAME_MAX))
+        if p["sse_enabled"] is False and p["sse_kms_key_id"]:
+            raise RestoreError(
+                "sse_kms_key_id %s asks for a KMS key but sse_enabled=false asks for the AWS owned key; drop one of "
+                "them (leave both out to keep the source's encryption); nothing was changed" % p["sse_kms_key_id"])
+
+    def _plan_sse(self, source_sse: Dict[str, Any]) -> Dict[str, Any]:
+        """The encryption of a restore about to start; reads the source key's KeyManager when needed."""
+        p = self.params
+        if p["sse_kms_key_id"] or p["sse_enabled"] is not None or not source_sse["kms_key_arn"]:
+            return dict(sse_choice(source_sse, p["sse_enabled"], p["sse_kms_key_id"]), source=source_sse)
+        try:
+            key = self.module.client("kms", retry_decorator=aws_retry).describe_key(
+                KeyId=source_sse["kms_key_arn"], aws_retry=True)["KeyMetadata"]
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
+            code = e.response["Error"]["Code"] if isinstance(e, botocore.exceptions.ClientError) else type(e).__name__
+            # The same key either way: named by its ARN, the restore cannot pick another one.
+            return dict(sse_choice(source_sse, None, None, None, "KMS DescribeKey of it failed: %s" % code),
+                        source=source_sse)
+        return dict(sse_choice(source_sse, None, None, key.get("KeyManager")), source=source_sse)
+
+    def _resumed_sse(self, source_sse: Dict[str, Any]) -> Dict[str, Any]:
+        """A restore that exists: its encryption was chosen by the run that started it; compare only."""
+        p = self.params
+        sse = dict(sse_choice(source_sse, p["sse_enabled"], p["sse_kms_key_id"]), override=None, source=source_sse)
+        if sse["choice"] == "source":
+            sse["detail"] = "the source's encryption (the restore was started by an earlier run)"
+        return sse
+
+    def _report_sse(self, result: Dict[str, Any], target: Optional[Dict[str, Any]]) -> None:
+        sse = self.sse
+        sse["recovery"] = sse["matches"] = None
+        if target is not None:
+            desc = target.get("SSEDescription") or {}
+            sse["recovery"] = dict(sse_of(target), status=desc.get("Status"))
+            sse["matches"] = sse_matches(sse["expected"], sse["recovery"])
+            if not sse["matches"]:
+                self.module.warn(
+                    "recovery table %s is encrypted with %s, but %s was asked for (%s); the application would read "
+                    "it under another key: change it (UpdateTable SSESpecification) or delete it and re-run before "
+                    "the swap" % (target["TableName"], _sse_words(sse["recovery"]), _sse_words(sse["expected"]),
+                                  sse["detail"]))
+        result["sse"] = sse
 
     def _restore_params(self, source: Dict[str, Any], target_name: str, point: Any) -> Dict[str, Any]:
         p = self.params
@@ -480,11 +691,8 @@ class Restore:
             params["UseLatestRestorableTime"] = True
         else:
             params["RestoreDateTime"] = point
-        if p["sse_enabled"]:
-            sse = {"Enabled": True, "SSEType": "KMS"}
-            if p["sse_kms_key_id"]:
-                sse["KMSMasterKeyId"] = p["sse_kms_key_id"]
-            params["SSESpecificationOverride"] = sse
+        if self.sse.get("override") is not None:
+            params["SSESpecificationOverride"] = self.sse["override"]
         if p["billing_mode"]:
             params["BillingModeOverride"] = p["billing_mode"]
         if p["provisioned_throughput"]:
@@ -531,6 +739,7 @@ class Restore:
         result["timings"] = timings
         result["status"] = target["TableStatus"] if target is not None else "absent"
         result["table"] = _jsonable(camel_dict_to_snake_dict(target)) if target else {}
+        self._report_sse(result, target)
         result["changed"] = result["restored"] or any(
             r["status"] in ("applied", "would_apply") for r in result["reapplied"].values())
         after_settings = {k: v["after"] for k, v in result["reapplied"].items()}
@@ -541,7 +750,7 @@ class Restore:
             "before": before,
             "after": {"table": {"name": result["target_table"], "status": result["status"] if target else "ACTIVE",
                                 "restore_date_time": result.get("restore_date_time"),
-                                "settings": after_settings}},
+                                "settings": after_settings, "sse": result["sse"]["expected"]}},
         }
         return result
 
@@ -810,7 +1019,7 @@ def main() -> None:
         target_table=dict(type="str"),
         restore_point=dict(type="str", default="latest"),
         rollback_id=dict(type="str"),
-        sse_enabled=dict(type="bool", default=True),
+        sse_enabled=dict(type="bool"),
         sse_kms_key_id=dict(type="str"),
         billing_mode=dict(type="str", choices=["PROVISIONED", "PAY_PER_REQUEST"]),
         provisioned_throughput=dict(

@@ -170,13 +170,15 @@ components:
     data:
       description:
         - C(todo), C(tables) - a list of C({table, restore_point, requested, target_table,
-          exists, resumable, target_status, window, sse, swap_targets, verify, done}).
+          exists, resumable, target_status, window, sse, recovery_sse, swap_targets, verify, done}).
         - C(done) is true when the table needs nothing (its restore is ACTIVE and every swap
           target names it); C(already_restored) is true when the swap targets already name an
           earlier restore of the source to the same point (then C(target_table) is that table).
         - C(restore_point) is a concrete ISO-8601 UTC time; C(window) is C({earliest, latest});
-          C(sse) is C({type, kms_key_arn}); C(swap_targets) a list of C({id, type, current,
-          to}); C(verify) is C({min_item_count, canaries}).
+          C(sse) is C({type, kms_key_arn}) (V(KMS) or V(AWS_OWNED)) and C(recovery_sse), in the same
+          shape, the encryption of the recovery table - the source's, which the restore keeps, or
+          that of the restore that exists already; a line names its key. C(swap_targets) a list of
+          C({id, type, current, to}); C(verify) is C({min_item_count, canaries}).
       type: dict
       returned: when V(data) is selected
   sample:
@@ -270,6 +272,13 @@ def quoted(prefixes) -> str:
 def fix_of(what: str) -> str:
     """'fix amplify.app_id (rollback_amplify_app_id in the inventory)'."""
     return "fix %s" % what + (" (%s in the inventory)" % INVENTORY[what] if what in INVENTORY else "")
+
+
+def _key_words(sse: Dict[str, Any]) -> str:
+    """'KMS key arn:...' or 'the AWS owned key', for the data lines."""
+    if sse["type"] != "KMS":
+        return "the AWS owned key"
+    return "KMS key %s" % sse["kms_key_arn"] if sse["kms_key_arn"] else "a KMS key"
 
 
 def swap_id(spec: Dict[str, Any]) -> str:
@@ -645,6 +654,7 @@ class Planner(object):
                    and not self.serving_current(s["spec"][0], s["spec"][1], "%s.swap_targets" % where)]
         rebuilds = [s["spec"] for s in swaps if s["spec"] and (s["current"] != target_name or s["id"] in unbuilt)]
         sse = source.get("SSEDescription") or {}
+        target_sse = (target.get("SSEDescription") or {}) if target is not None else sse
         canaries = spec.get("verify_canaries") or []
         verify = {"min_item_count": int(spec.get("verify_min_item_count") or 0), "canaries": len(canaries)}
         status = target["TableStatus"] if target is not None else None
@@ -659,6 +669,10 @@ class Planner(object):
             "window": {"earliest": ddb.iso(window["earliest"]), "latest": ddb.iso(window["latest"])},
             # No SSEDescription: the AWS owned key (the default).
             "sse": {"type": sse.get("SSEType") or "AWS_OWNED", "kms_key_arn": sse.get("KMSMasterKeyArn")},
+            # The restore keeps the source's encryption (dynamodb_pitr_restore's default); a
+            # restore that exists already has its own.
+            "recovery_sse": {"type": target_sse.get("SSEType") or "AWS_OWNED",
+                             "kms_key_arn": target_sse.get("KMSMasterKeyArn")},
             "swap_targets": swaps,
             "verify": verify,
         }
@@ -729,6 +743,13 @@ class Planner(object):
         else:
             head = "restore %s to %s as %s" % (table["table"], table["restore_point"], table["target_table"])
         self.lines.append("data: %s; %s" % (head, checks))
+        source_key, key = table["sse"], table["recovery_sse"]
+        if key == source_key:
+            self.lines.append("data: %s %s encrypted with %s (as the source)" % (
+                table["target_table"], "is" if table["exists"] else "will be", _key_words(key)))
+        else:
+            self.lines.append("data: %s is encrypted with %s, the source with %s" % (
+                table["target_table"], _key_words(key), _key_words(source_key)))
         for swap in table["swap_targets"]:
             if swap["id"] in pending:
                 self.lines.append("data: swap %s %s -> %s" % (swap["id"], swap["current"], swap["to"]))

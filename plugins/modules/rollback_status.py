@@ -18,8 +18,9 @@ description:
     in AWS, so that the wait lasts as long as the slowest one, not the sum. Each poll returns a
     one-line RV(progress) text (what is still running, its state, time elapsed) that the
     C(propie.rollback.progress) callback prints with every retry.
-  - It only reads; a failed operation is reported in RV(failed), not raised, so the poll ends
-    and the playbook can say what failed.
+  - It only reads; a failed operation is reported in RV(failures), not raised, so the poll ends
+    and the playbook can say what failed. (It is not named C(failed), since Ansible reads a
+    result's C(failed) key as the task's own outcome.)
 author:
   - PropIE platform team (@propie)
 options:
@@ -81,7 +82,7 @@ done:
   description: Whether every watched operation has ended (successfully or not).
   returned: always
   type: bool
-failed:
+failures:
   description: Operations that ended badly, one sentence each.
   returned: always
   type: list
@@ -217,7 +218,7 @@ def do(module):
         progress = "waiting %sfor: %s" % (_clock(elapsed) + " " if params["started"] else "", ", ".join(running))
     else:
         progress = "all ended after %s%s" % (_clock(elapsed), "; failed: " + "; ".join(failed) if failed else "")
-    module.exit_json(changed=False, done=not running, failed=failed, running=running, states=states,
+    module.exit_json(changed=False, done=not running, failures=failed, running=running, states=states,
                      elapsed=elapsed, progress=progress)
 
 

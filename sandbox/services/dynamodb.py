@@ -14,6 +14,15 @@ as AWS documents:
   protection; the new table is CREATING, with data-plane calls refused, for an emulated
   restore duration derived lazily from its start time.
 
+And where moto differs from AWS on the tables themselves:
+
+- table names are 3-255 characters of [a-zA-Z0-9_.-] (CreateTable, and the source and target
+  of RestoreTableToPointInTime), else ValidationException;
+- a KMS key given by id, alias or alias ARN is reported as its key ARN in
+  SSEDescription.KMSMasterKeyArn (alias/aws/dynamodb: the AWS managed key, created on first
+  use and reported by KMS with KeyManager AWS); an unknown key is a ValidationException;
+- TagResource on a key the table already has overwrites its value (moto adds a duplicate).
+
 Control routes (under /_sandbox/dynamodb/):
   GET|POST config   {"restore_seconds": s}  emulated CREATING time of new restores
   GET|POST backdate {"seconds": N}          record writes / PITR enabling N s in the past
@@ -27,6 +36,7 @@ import copy
 import datetime as dt
 import functools
 import math
+import re
 import threading
 import time
 from collections import defaultdict
@@ -35,7 +45,7 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
-from moto.dynamodb.exceptions import ResourceNotFoundException
+from moto.dynamodb.exceptions import MockValidationException, ResourceNotFoundException
 from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import Table
@@ -48,6 +58,9 @@ DEFAULT_RECOVERY_DAYS = 35
 MAX_BACKDATE_SECONDS = DEFAULT_RECOVERY_DAYS * 86400
 MAX_RESTORE_SECONDS = 7 * 86400
 MAX_CONCURRENT_RESTORES = 50
+TABLE_NAME = re.compile(r"[a-zA-Z0-9_.-]+")
+TABLE_NAME_MIN, TABLE_NAME_MAX = 3, 255
+MANAGED_KEY_ALIAS = "alias/aws/dynamodb"
 
 Key = tuple[DynamoType, DynamoType | None]
 Version = tuple[float, Item | None]  # (epoch seconds, item or None = deleted)
@@ -297,6 +310,12 @@ def _wrap_transact_write_items(original: Callable[..., None]) -> Callable[..., N
 def _wrap_create_table(original: Callable[..., Table]) -> Callable[..., Table]:
     @functools.wraps(original)
     def create_table(self: DynamoDBBackend, *args: Any, **kwargs: Any) -> Table:
+        sse = kwargs.get("sse_specification")
+        if sse and sse.get("Enabled") and sse.get("KMSMasterKeyId"):
+            arn = kms_key_arn(self.account_id, self.region_name, sse["KMSMasterKeyId"])
+            if arn is None:
+                raise MockValidationException(_unknown_key(sse["KMSMasterKeyId"]))
+            kwargs["sse_specification"] = dict(sse, KMSMasterKeyId=arn)
         table = original(self, *args, **kwargs)
         if SETTINGS.backdate_seconds:
             table.created_at -= dt.timedelta(seconds=SETTINGS.backdate_seconds)
@@ -327,9 +346,24 @@ def _wrap_describe(original: Callable[..., dict[str, Any]]) -> Callable[..., dic
     return describe
 
 
+def _tag_resource(self: DynamoDBBackend, arn: str, tags: dict[str, str]) -> None:
+    # AWS: "If a tag with the same key already exists, its value is overwritten."
+    for table in self.tables.values():
+        if table.table_arn == arn:
+            merged = {tag["Key"]: tag["Value"] for tag in table.tags}
+            merged.update(tags)
+            table.tags = [{"Key": key, "Value": value} for key, value in merged.items()]
+
+
+def _default_encryption_key(self: Table, account_id: str, region: str) -> str:
+    return _managed_key_arn(account_id, region)
+
+
 def _patch_moto() -> None:
     if getattr(Table, "_sandbox_pitr_patched", False):
         return
+    Table._get_default_encryption_key = _default_encryption_key
+    DynamoDBBackend.tag_resource = _tag_resource
     Table.put_item = _wrap_put_item(Table.put_item)
     Table.delete_item = _wrap_delete_item(Table.delete_item)
     Table.describe = _wrap_describe(Table.describe)
@@ -483,6 +517,59 @@ def _indexes(source_indexes: list[Any], override: list[dict[str, Any]] | None, k
     return specs
 
 
+def _managed_key_arn(account: str, region: str) -> str:
+    """The AWS managed key of DynamoDB (alias/aws/dynamodb), created on first use as AWS does."""
+    from moto.kms import kms_backends
+
+    key = kms_backends[account][region].describe_key(MANAGED_KEY_ALIAS)
+    key.key_manager = "AWS"  # moto says CUSTOMER; AWS's own keys are AWS's
+    return key.arn
+
+
+def kms_key_arn(account: str, region: str, key_id: str) -> str | None:
+    """The ARN of a KMS key given by key id, key ARN, alias name or alias ARN; None if unknown."""
+    from moto.kms import kms_backends
+
+    alias = key_id
+    if key_id.startswith("arn:") and ":alias/" in key_id:
+        alias = "alias/" + key_id.split(":alias/", 1)[1]
+    if alias == MANAGED_KEY_ALIAS:
+        return _managed_key_arn(account, region)
+    try:
+        return kms_backends[account][region].describe_key(key_id).arn
+    except Exception:  # noqa: BLE001 - moto's KMS raises several not-found types
+        return None
+
+
+def _unknown_key(key_id: str) -> str:
+    return f"KMS key {key_id!r} does not exist or is not accessible"
+
+
+def table_name_errors(name: Any, member: str) -> list[str]:
+    """AWS's constraint messages for a table name (3-255 characters of [a-zA-Z0-9_.-])."""
+    if not isinstance(name, str):
+        return []  # botocore's model check already refused it
+    if member == "tableName" and name.startswith("arn:") and ":table/" in name:
+        name = name.split(":table/", 1)[1]  # CreateTable also takes the table's ARN
+    shown = name if len(name) <= 64 else name[:64] + "..."
+    errors = []
+    if len(name) < TABLE_NAME_MIN:
+        errors.append(f"Value '{shown}' at '{member}' failed to satisfy constraint: Member must "
+                      f"have length greater than or equal to {TABLE_NAME_MIN}")
+    if len(name) > TABLE_NAME_MAX:
+        errors.append(f"Value '{shown}' at '{member}' failed to satisfy constraint: Member must "
+                      f"have length less than or equal to {TABLE_NAME_MAX}")
+    if name and not TABLE_NAME.fullmatch(name):
+        errors.append(f"Value '{shown}' at '{member}' failed to satisfy constraint: Member must "
+                      f"satisfy regular expression pattern: {TABLE_NAME.pattern}")
+    return errors
+
+
+def validation_message(errors: list[str]) -> str:
+    return (f"{len(errors)} validation error{'s' if len(errors) > 1 else ''} detected: "
+            + "; ".join(errors))
+
+
 def _sse(source: Table, override: dict[str, Any] | None, account: str, region: str
          ) -> dict[str, Any] | None:
     if override is None:
@@ -493,14 +580,10 @@ def _sse(source: Table, override: dict[str, Any] | None, account: str, region: s
     if spec["SSEType"] != "KMS":
         raise _validation("One or more parameter values were invalid: SSEType must be KMS")
     if override.get("KMSMasterKeyId"):
-        from moto.kms import kms_backends
-
-        try:
-            spec["KMSMasterKeyId"] = kms_backends[account][region].describe_key(
-                override["KMSMasterKeyId"]).arn
-        except Exception:  # noqa: BLE001 - moto's KMS raises several not-found types
-            raise _validation(f"KMS key {override['KMSMasterKeyId']!r} does not exist "
-                              "or is not accessible") from None
+        arn = kms_key_arn(account, region, override["KMSMasterKeyId"])
+        if arn is None:
+            raise _validation(_unknown_key(override["KMSMasterKeyId"]))
+        spec["KMSMasterKeyId"] = arn
     return spec
 
 
@@ -544,6 +627,11 @@ def _target_spec(source: Table, params: dict[str, Any], account: str, region: st
 
 
 def restore_to_point_in_time(backend: DynamoDBBackend, params: dict[str, Any]) -> Table:
+    errors = table_name_errors(params.get("TargetTableName"), "targetTableName")
+    if params.get("SourceTableName") is not None:
+        errors = table_name_errors(params["SourceTableName"], "sourceTableName") + errors
+    if errors:
+        raise _validation(validation_message(errors))
     source_ref = params.get("SourceTableArn") or params.get("SourceTableName")
     if not source_ref:
         raise _validation("Either SourceTableName or SourceTableArn must be specified")
@@ -702,6 +790,13 @@ def install(sandbox: Any) -> None:
             return backend(call).get_table(name)
         except ResourceNotFoundException:
             raise ServiceError("TableNotFoundException", f"Table not found: {name}") from None
+
+    @sandbox.handle("dynamodb", "CreateTable")
+    def create_table(call: Call) -> None:
+        errors = table_name_errors(call.params.get("TableName"), "tableName")
+        if errors:
+            raise ServiceError("ValidationException", validation_message(errors))
+        return None  # moto serves it (the KMS key is resolved in the backend's create_table)
 
     @sandbox.handle("dynamodb", "RestoreTableToPointInTime")
     def restore(call: Call) -> dict[str, Any]:

@@ -117,7 +117,8 @@ def test_restore_returns_past_data_reapplies_settings_and_is_idempotent(sandbox,
     assert len(items) == 40 and set(_statuses(items).values()) == {"GOOD"}  # the past, not today
     assert len(ddb.scan(TableName=SOURCE)["Items"]) == 35  # the source is untouched
     table = ddb.describe_table(TableName=estate["target"])["Table"]
-    assert table["SSEDescription"]["Status"] == "ENABLED"
+    assert "SSEDescription" not in table  # the AWS owned key, as the source (issue 11: encryption is kept)
+    assert res["sse"]["choice"] == "source" and res["sse"]["override"] is None and res["sse"]["matches"]
     assert table["DeletionProtectionEnabled"] is True
     assert table["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
     assert ddb.describe_time_to_live(TableName=estate["target"])["TimeToLiveDescription"]["AttributeName"] == "expires_at"

@@ -86,7 +86,8 @@ def _production_shell_env(proxy_port: int) -> dict[str, str]:
 
 @pytest.mark.parametrize("env_name, playbook, service", [
     ("production", "playbooks/amplify_rollback.yml", "amplify"),
-    ("staging", "playbooks/cloudformation_rollback.yml", "cloudformation"),
+    # staging changes things without confirmation: its first call takes the env's lock.
+    ("staging", "playbooks/cloudformation_rollback.yml", "dynamodb"),
 ])
 def test_real_environments_call_aws_regional_endpoints(proxy, tmp_path, env_name, playbook, service):
     env = _production_shell_env(proxy.port)

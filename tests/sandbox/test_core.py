@@ -76,7 +76,7 @@ def test_probability_fault_fires_sometimes(sandbox):
     "rule,needle",
     [
         ({}, "needs 'service'"),
-        ({"service": "dynamodb"}, "needs 'error_code' and/or 'latency_ms'"),
+        ({"service": "dynamodb"}, "needs 'error_code', 'latency_ms' and/or 'response_delay_ms'"),
         ({"service": "dynamodb", "error_code": "X", "http_status": 200}, "http_status"),
         ({"service": "dynamodb", "error_code": "X", "probability": 2}, "probability"),
         ({"service": "dynamodb", "error_code": "X", "count": 0}, "count"),
@@ -129,7 +129,7 @@ def test_time_scale_is_validated_and_reported(sandbox):
     with pytest.raises(RuntimeError, match="time_scale must be a number"):
         sandbox.set_time_scale(-1)
     sandbox.reset()
-    assert sandbox.health()["time_scale"] == 1.0
+    assert sandbox.health()["time_scale"] == 0.05  # a reset drops state, not the run's time scale
 
 
 def test_reset_clears_aws_state_faults_and_log(sandbox):

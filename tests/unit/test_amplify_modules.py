@@ -38,8 +38,9 @@ class FakeModule:
         self.region = "us-east-1"
         self.warnings: list[str] = []
 
-    def client(self, service, retry_decorator=None):
-        return RetryingBotoClientWrapper(self._client, retry_decorator or aws_retry)
+    def client(self, service, retry_decorator=None, **extra):
+        # With aws_config (common.once_client): the bare client, as boto3_conn gives it.
+        return self._client if extra else RetryingBotoClientWrapper(self._client, retry_decorator or aws_retry)
 
     def fail_json(self, **kwargs):
         raise Fail(kwargs)

@@ -217,6 +217,7 @@ def test_latest_is_resolved_to_the_latest_restorable_time_to_the_second(aws):
     assert table["verify"] == {"min_item_count": 120, "canaries": 1}
     assert out.result["lines"] == [
         "data: restore %s to 2026-11-30T03:40:12Z as %s; verify min 120 items, 1 canary" % (TABLE, TARGET),
+        "data: %s will be encrypted with KMS key arn:aws:kms:us-east-1:123456789012:key/k1 (as the source)" % TARGET,
         "data: swap ssm_parameter:/prop-ie/sandbox/data-table %s -> %s" % (TABLE, TARGET)]
     assert out.result["calls"] == 4
 
@@ -297,6 +298,25 @@ def test_existing_restore_of_this_incident_is_resumed_at_its_own_point(aws):
     assert (table["exists"], table["resumable"], table["target_status"], table["restore_point"]) == (
         True, True, "CREATING", "2026-11-30T03:30:00Z")
     assert out.result["lines"][0].startswith("data: resume the restore of %s" % TABLE)
+
+
+def test_existing_restore_under_another_key_than_the_source_is_said(aws):
+    clients, stubs = aws
+    cmk, other = ("arn:aws:kms:us-east-1:123456789012:key/%s" % k for k in ("cmk", "other"))
+    restored = dt.datetime(2026, 11, 30, 3, 30, tzinfo=dt.timezone.utc)
+    target = {"TableName": TARGET, "TableArn": TABLE_ARN + "-pitr", "TableStatus": "CREATING",
+              "SSEDescription": {"Status": "ENABLED", "SSEType": "KMS", "KMSMasterKeyArn": other},
+              "RestoreSummary": {"SourceTableArn": TABLE_ARN, "RestoreDateTime": restored, "RestoreInProgress": True}}
+    expect_table_reads(stubs, NOW - dt.timedelta(minutes=5), target=target,
+                       sse={"Status": "ENABLED", "SSEType": "KMS", "KMSMasterKeyArn": cmk})
+    stubs["dynamodb"].add_response("list_tags_of_resource", {"Tags": []}, {"ResourceArn": TABLE_ARN + "-pitr"})
+    ssm_target(stubs)
+    out, _module = run(clients, dict(components=["data"], tables=TABLES, restore_point="latest"))
+    [table] = out.result["components"]["data"]["tables"]
+    assert table["sse"] == {"type": "KMS", "kms_key_arn": cmk}
+    assert table["recovery_sse"] == {"type": "KMS", "kms_key_arn": other}
+    assert out.result["lines"][1] == "data: %s is encrypted with KMS key %s, the source with KMS key %s" % (
+        TARGET, other, cmk)
 
 
 def test_existing_target_of_another_incident_fails(aws):
