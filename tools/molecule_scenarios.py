@@ -271,7 +271,14 @@ def copies_of_the_collection(env: dict[str, str]) -> list[Path]:
     if result.returncode != 0:
         return []  # ansible-galaxy exits non-zero when it finds no copy at all
     listing = json.loads(result.stdout or "{}")
-    return [Path(root) / "propie" / "rollback" for root, found in listing.items() if "propie.rollback" in found]
+    roots = [Path(root) for root, found in listing.items() if "propie.rollback" in found]
+    # ansible-galaxy lists its paths sorted by name, not in the order Ansible searches them.
+    order = [Path(p) for p in env.get("ANSIBLE_COLLECTIONS_PATH", "").split(os.pathsep) if p]
+
+    def searched(root: Path) -> int:
+        return next((i for i, p in enumerate(order) if root in (p, p / "ansible_collections")), len(order))
+
+    return [root / "propie" / "rollback" for root in sorted(roots, key=searched)]
 
 
 def guard_problems(env: dict[str, str], extra_dirs: list[Path]) -> list[str]:
