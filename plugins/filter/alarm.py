@@ -41,9 +41,12 @@ def alarm_decision(alarm, triggers, prefix, routed=ALERT, confirmed=True):
     """
     if not isinstance(alarm, dict) or not alarm.get("name"):
         raise AnsibleFilterError("alarm must be the listener's event alarm (a dict with name, state, reason, ...); "
-                                 "got %r" % (alarm,))
+                                 "got %r. Pass it as the rulebook does: -e @alarm.yml with alarm: {name: ..., state: "
+                                 "ALARM, ...}. Nothing was changed." % (alarm,))
     if routed not in (ROLLBACK, ALERT):
-        raise AnsibleFilterError("alarm_action must be rollback or alert, not %r" % (routed,))
+        raise AnsibleFilterError("alarm_action must be rollback or alert, not %r: -e alarm_action=rollback or "
+                                 "-e alarm_action=alert, as the rulebook routes the alarm. Nothing was changed."
+                                 % (routed,))
     name, state = _text(alarm["name"]), _text(alarm.get("state"))
     row = next((t for t in triggers or [] if alarm_name(t, prefix) == name), None)
     problem = ""

@@ -4,7 +4,8 @@
 """Filters for choosing an environment and guarding a run (used by every entry playbook).
 
 - env_problem: is `-e env=NAME` a group of the inventory in use, with one host whose facts say
-  they are NAME's? ('' when it is, else a message naming the input and the fix);
+  they are NAME's and have the shapes the playbooks read (lists where lists are read)? ('' when
+  it is, else a message naming the input and the fix);
 - run_gate: may this run change anything (confirmation), and what to say when it may not;
 - trigger_overrides: the shared trigger table with an environment's per-field changes;
 - playbook_command: the command that runs a playbook again the way this run was started, for
@@ -14,6 +15,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 import re
 import shlex
@@ -32,6 +34,18 @@ _KEPT_OPTIONS = ("-i", "--inventory", "--inventory-file", "--vault-id", "--vault
 _VALUE_OPTIONS = ("-e", "--extra-vars", "-l", "--limit", "-t", "--tags", "--skip-tags", "-f",
                   "--forks", "-u", "--user", "-c", "--connection", "-M", "--module-path",
                   "--start-at-task", "--private-key", "-T", "--timeout")
+
+
+# Inventory facts every entry playbook reads as lists: what each item must be. A string given
+# where a list is read (-e rollback_cloudformation_stacks=NAME) would reach a loop or a module
+# as something else.
+_LIST_FACTS = (
+    ("rollback_cloudformation_stacks", "stack names", lambda item: isinstance(item, str) and item.strip() != ""),
+    ("rollback_amplify_prefixes", "sub-domain prefixes ('' for the apex)", lambda item: isinstance(item, str)),
+    ("rollback_dynamodb_tables", "tables ({name, swap_targets: [...], ...})",
+     lambda item: isinstance(item, dict) and isinstance(item.get("name"), str) and item["name"] != ""
+     and isinstance(item.get("swap_targets") or [], list)),
+)
 
 
 def known_envs(groups):
@@ -71,6 +85,31 @@ def env_problem(env, groups, hostvars=None, sources=None):
             return ("Group %s's facts say rollback_env=%r, not %r: its group_vars belong to "
                     "another environment. Fix group_vars/%s.yml of inventory %s. Nothing was "
                     "changed." % (env, declared, env, env, where))
+        for name, what, good in _LIST_FACTS:
+            problem = _list_fact_problem(env, name, hostvars[hosts[0]].get(name), what, good, where)
+            if problem:
+                return problem
+    return ""
+
+
+def _list_fact_problem(env, name, value, what, good, where):
+    """'' when the fact is unset or a list of good items, else what is wrong and how to write it."""
+    if value is None:
+        return ""
+    fix = ("Write it as a YAML list in group_vars/%s.yml of inventory %s, or give it as JSON: "
+           "-e '{\"%s\": [...]}'. Nothing was changed." % (env, where, name))
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        shown = json.dumps(value if isinstance(value, str) else str(value))[:120]
+        example = ""
+        if isinstance(value, str) and name == "rollback_cloudformation_stacks":
+            example = " (%s: %s)" % (name, json.dumps([w.strip() for w in value.split(",") if w.strip()]))
+        return ("%s of environment %s must be a list of %s, got %s %s%s. %s"
+                % (name, env, what, "the string" if isinstance(value, str) else "a " + type(value).__name__,
+                   shown, example, fix))
+    for index, item in enumerate(value):
+        if not good(item):
+            return ("%s[%d] of environment %s is %s: %s must be a list of %s. %s"
+                    % (name, index, env, json.dumps(item, default=str)[:120], name, what, fix))
     return ""
 
 

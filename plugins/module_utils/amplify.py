@@ -165,10 +165,14 @@ def get_domain(module, client, app_id: str, domain_name: str) -> Dict[str, Any]:
     domain = find_domain(module, client, app_id, domain_name)
     if domain is None:
         get_app(module, client, app_id)  # a missing app is the clearer message
+        known = list_domain_names(module, client, app_id)
         module.fail_json(
-            msg="Amplify app %s has no domain association %r" % (app_id, domain_name),
+            msg="Amplify app %s has no domain association %r; its domains: %s. Fix the domain name (for the "
+            "playbooks: rollback_amplify_domain in the inventory); nothing was changed"
+            % (app_id, domain_name, ", ".join(known) if known else "none"),
             app_id=app_id,
             domain_name=domain_name,
+            domains_of_app=known,
         )
     return domain
 

@@ -23,6 +23,7 @@ import concurrent.futures
 import datetime
 import decimal
 import math
+import re
 import time
 import typing
 
@@ -43,6 +44,7 @@ if typing.TYPE_CHECKING:
     from typing import Optional
     from typing import Tuple
 
+TABLE_NAME_MIN = 3
 TABLE_NAME_MAX = 255
 # Tags the restore module puts on every recovery table (tag keys may contain ':' and '-').
 TAG_ROLLBACK_ID = "propie-rollback:rollback-id"
@@ -143,6 +145,22 @@ def check_restore_point(source: str, point: Any, window: Dict[str, Any], now: da
             "that about five minutes behind now); use 'latest' or a time in %s .. %s"
             % (iso(point), iso(latest), source, iso(earliest), iso(latest))
         )
+
+
+def table_name_problem(name: str) -> Optional[str]:
+    """Why `name` is not a DynamoDB table name (3-255 characters of A-Z a-z 0-9 _ - .), or None."""
+    problems = []
+    if not TABLE_NAME_MIN <= len(name) <= TABLE_NAME_MAX:
+        problems.append("it is %d characters long" % len(name))
+    bad = sorted(set(re.sub(r"[A-Za-z0-9_.-]", "", name)))
+    if bad:
+        problems.append("it contains %s" % " ".join(repr(c) for c in bad))
+    return " and ".join(problems) or None
+
+
+def shown_name(name: str) -> str:
+    """A table name for a message: quoted, and cut after 64 characters."""
+    return repr(name) if len(name) <= 64 else "%r... (%d characters)" % (name[:64], len(name))
 
 
 def default_target_name(source: str, point: Any, rollback_id: str) -> str:

@@ -385,11 +385,13 @@ def check_record(record: Any, path: str, env: str = "", source_table: str = "", 
                       % (field, record.get(field), expected, field.replace("_", " ")))
     targets = record.get("targets")
     if not isinstance(targets, list):
-        raise bad("has targets of type %s, not a list" % type(targets).__name__)
+        raise bad("has targets of type %s, not a list of {id, target, previous}: restore the record the swap wrote, "
+                  "or set the targets by hand" % type(targets).__name__)
     for number, entry in enumerate(targets):
         where = "targets[%d]" % number
         if not isinstance(entry, dict) or not isinstance(entry.get("previous"), dict):
-            raise bad("%s is not {id, target, previous}" % where)
+            raise bad("%s is not {id, target, previous}: restore the record the swap wrote, or set the targets by "
+                      "hand" % where)
         try:
             check_target(where + ".target", entry.get("target"))
         except SwapError as e:

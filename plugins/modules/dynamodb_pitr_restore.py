@@ -328,6 +328,7 @@ from ansible_collections.propie.rollback.plugins.module_utils.common import new_
 from ansible_collections.propie.rollback.plugins.module_utils.common import once_client
 from ansible_collections.propie.rollback.plugins.module_utils.common import validate_rollback_id
 from ansible_collections.propie.rollback.plugins.module_utils.common import wait_for
+from ansible_collections.propie.rollback.plugins.module_utils.dynamodb import table_name_problem
 
 if typing.TYPE_CHECKING:
     from typing import Any
@@ -342,7 +343,6 @@ NOT_REAPPLIED = [
     "Kinesis streaming destinations and Contributor Insights",
 ]
 SCALING_NAMESPACE = "dynamodb"
-TABLE_NAME_MIN = 3
 AWS_OWNED = "AWS_OWNED"
 MANAGED_KEY_ALIAS = "alias/aws/dynamodb"
 
@@ -452,21 +452,6 @@ def _scaling_state(aas: Any, table: Dict[str, Any]) -> Dict[str, Any]:
                                            "ScalableTargetAction") if action.get(k) is not None}
             state["scheduled_actions"][key] = body
     return state
-
-
-def table_name_problem(name: str) -> Optional[str]:
-    """Why `name` is not a DynamoDB table name (3-255 characters of A-Z a-z 0-9 _ - .), or None."""
-    problems = []
-    if not TABLE_NAME_MIN <= len(name) <= ddb.TABLE_NAME_MAX:
-        problems.append("it is %d characters long" % len(name))
-    bad = sorted(set(re.sub(r"[A-Za-z0-9_.-]", "", name)))
-    if bad:
-        problems.append("it contains %s" % " ".join(repr(c) for c in bad))
-    return " and ".join(problems) or None
-
-
-def _shown(name: str) -> str:
-    return repr(name) if len(name) <= 64 else "%r... (%d characters)" % (name[:64], len(name))
 
 
 # ---------------------------------------------------------------------------
@@ -640,7 +625,7 @@ class Restore:
                     "target_table %s is not a valid DynamoDB table name: %s; a table name is %d to %d characters "
                     "of A-Z a-z 0-9 _ - . - pass such a target_table, or leave target_table out for the derived name "
                     "(<source>-pitr-<time or rollback id>, trimmed to %d characters); nothing was changed"
-                    % (_shown(p["target_table"]), why, TABLE_NAME_MIN, ddb.TABLE_NAME_MAX, ddb.TABLE_NAME_MAX))
+                    % (ddb.shown_name(p["target_table"]), why, ddb.TABLE_NAME_MIN, ddb.TABLE_NAME_MAX, ddb.TABLE_NAME_MAX))
         if p["sse_enabled"] is False and p["sse_kms_key_id"]:
             raise RestoreError(
                 "sse_kms_key_id %s asks for a KMS key but sse_enabled=false asks for the AWS owned key; drop one of "

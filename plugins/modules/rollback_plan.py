@@ -29,8 +29,8 @@ description:
   - B(data) - for each of O(tables), the restore M(propie.rollback.dynamodb_pitr_restore) would
     start or resume - a concrete restore point (V(latest) resolved to the source's
     C(LatestRestorableDateTime) now, unless O(recorded_restore_points) has one for the table),
-    the recovery table C(<source>-pitr-<incident_id>), the restore window, the source's
-    encryption, the verification - and the current value of each swap target.
+    the recovery table (C(<source>-pitr-<incident_id>), see O(target_table_naming)), the restore
+    window, the source's encryption, the verification - and the current value of each swap target.
   - B(Calls) - C(GetApp), C(GetBranch), C(GetDomainAssociation), C(ListJobs), C(GetJob);
     C(DescribeStacks), C(GetTemplate) (with a snapshot), C(DescribeStackEvents) (for
     C(UPDATE_IN_PROGRESS)); C(DescribeTable), C(DescribeContinuousBackups),
@@ -78,12 +78,24 @@ options:
           the apex. Required for V(traffic).
         type: list
         elements: str
+      job_id:
+        description:
+          - The job V(frontend) rebuilds, as the O(propie.rollback.amplify_deployment#module:job_id)
+            of the rebuild; empty (the default) plans the branch's last known-good build.
+        type: str
   stacks:
     description:
       - The CloudFormation stacks of V(infra).
     type: list
     elements: str
     default: []
+  strategy:
+    description:
+      - The O(propie.rollback.cloudformation_rollback#module:strategy) the stacks are recovered with;
+        V(auto) takes the action that fits each stack's status, the others force one.
+    type: str
+    choices: [auto, rollback, continue, cancel, template]
+    default: auto
   snapshot_dir:
     description:
       - A directory of snapshots written by the C(propie.rollback.rollback_snapshot) role (or a
@@ -95,10 +107,21 @@ options:
         a dict with C(name), C(swap_targets) (C(type) V(amplify_branch_env) with C(app_id),
         C(branch_name), C(variable); V(lambda_env) with C(function_name), C(variable);
         V(ssm_parameter) with C(name); V(appsync_datasource) with C(api_id), C(name)),
-        C(verify_min_item_count), C(verify_canaries) and optionally C(target_table).
+        C(verify_min_item_count), C(verify_canaries) and optionally C(target_table) (a DynamoDB
+        table name, 3 to 255 characters of V(A-Z a-z 0-9 _ - .)).
     type: list
     elements: dict
     default: []
+  target_table_naming:
+    description:
+      - How a table without C(target_table) names its recovery table.
+      - V(incident_id) - C(<source>-pitr-<incident_id>) whatever the restore point (C(playbooks/rollback.yml)).
+      - V(restore_point) - as M(propie.rollback.dynamodb_pitr_restore) derives it -
+        C(<source>-pitr-<restore point as YYYYMMDDTHHMMSSZ>), or C(<source>-pitr-<incident_id>) for
+        V(latest) (C(playbooks/dynamodb_rollback.yml), whose restores that module names).
+    type: str
+    choices: [incident_id, restore_point]
+    default: incident_id
   restore_point:
     description:
       - V(latest), or an ISO-8601 time such as V(2026-11-30T03:45:00Z) (UTC when it has no
@@ -271,6 +294,8 @@ def quoted(prefixes) -> str:
 
 def fix_of(what: str) -> str:
     """'fix amplify.app_id (rollback_amplify_app_id in the inventory)'."""
+    if what.startswith("tables["):  # a table's swap target: "tables[0].swap_targets[1] (ssm_parameter:...)"
+        return "fix %s (rollback_dynamodb_tables in the inventory)" % what.split(" ", 1)[0]
     return "fix %s" % what + (" (%s in the inventory)" % INVENTORY[what] if what in INVENTORY else "")
 
 
@@ -407,6 +432,18 @@ class Planner(object):
             if not isinstance(table, dict) or not table.get("name"):
                 raise PlanFailed("%s has no name: each table is a dict with name and swap_targets "
                                  "(rollback_dynamodb_tables in the inventory); %s" % (where, NOTHING_CHANGED))
+            target = table.get("target_table")
+            why = ddb.table_name_problem(str(target)) if target else None
+            if why:
+                raise PlanFailed("%s.target_table %s (table %s) is not a DynamoDB table name: %s; a table name is %d "
+                                 "to %d characters of A-Z a-z 0-9 _ - . - fix it (target_table in "
+                                 "rollback_dynamodb_tables, or -e dynamodb_pitr_rollback_target_table=) or leave it "
+                                 "out for the derived name; %s"
+                                 % (where, ddb.shown_name(str(target)), table["name"], why, ddb.TABLE_NAME_MIN,
+                                    ddb.TABLE_NAME_MAX, NOTHING_CHANGED))
+            if not isinstance(table.get("swap_targets") or [], list):
+                raise PlanFailed("%s.swap_targets (table %s) must be a list of swap targets, got %s; %s"
+                                 % (where, table["name"], type(table["swap_targets"]).__name__, NOTHING_CHANGED))
             for number, spec in enumerate(table.get("swap_targets") or []):
                 what = "%s.swap_targets[%d]" % (where, number)
                 kind = spec.get("type") if isinstance(spec, dict) else None
@@ -462,7 +499,7 @@ class Planner(object):
             # Traffic needs the jobs newer than the serving build; the frontend its decision.
             if traffic and not any(j.get("status") == "SUCCEED" for j in jobs):
                 return False
-            return not frontend or amp.history_decides(jobs)
+            return not frontend or amp.history_decides(jobs, amplify.get("job_id") or None)
 
         jobs = amp.list_jobs(self.module, client, app_id, blue, limit=amp.MAX_HISTORY, until=enough)
         history = self._histories[(app_id, blue)] = amp.JobHistory(jobs)
@@ -518,7 +555,7 @@ class Planner(object):
 
     def plan_frontend(self, app: Dict[str, Any], blue: str, history: amp.JobHistory) -> None:
         try:
-            decision = amp.plan_last_known_good(history, None, blue)
+            decision = amp.plan_last_known_good(history, self.params["amplify"].get("job_id") or None, blue)
         except amp.PlanError as e:
             raise PlanFailed("frontend (amplify.blue_branch %s): %s; %s" % (blue, e.msg, NOTHING_CHANGED), **e.extra)
         connected = bool(app.get("repository"))
@@ -555,7 +592,7 @@ class Planner(object):
         stacks = []  # type: List[Dict[str, Any]]
         for name in self.params["stacks"]:
             try:
-                found = cfn.plan_stack(client, name, path)
+                found = cfn.plan_stack(client, name, path, self.params.get("strategy") or "auto")
             except cfn.SnapshotError as e:
                 raise PlanFailed("snapshot_dir: %s; fix or remove that snapshot, or pass another snapshot_dir; %s"
                                  % (e, NOTHING_CHANGED), stack_name=name)
@@ -613,7 +650,8 @@ class Planner(object):
         window = ddb.restore_window(
             client.describe_continuous_backups(TableName=name, aws_retry=True)["ContinuousBackupsDescription"])
         point, recorded = self.resolve_point(name)
-        target_name = spec.get("target_table") or ddb.default_target_name(name, "latest", incident)
+        named_by = point if self.params.get("target_table_naming") == "restore_point" else "latest"
+        target_name = spec.get("target_table") or ddb.default_target_name(name, named_by, incident)
         if target_name == name:
             raise PlanFailed("%s.target_table must differ from the source table %s: a restore always creates a new "
                              "table; %s" % (where, name, NOTHING_CHANGED))
@@ -858,13 +896,16 @@ def main() -> None:
                 green_branch=dict(type="str"),
                 domain=dict(type="str"),
                 prefixes=dict(type="list", elements="str"),
+                job_id=dict(type="str"),
             ),
         ),
         stacks=dict(type="list", elements="str", default=[]),
+        strategy=dict(type="str", default="auto", choices=["auto", "rollback", "continue", "cancel", "template"]),
         snapshot_dir=dict(type="path"),
         tables=dict(type="list", elements="dict", default=[]),
         restore_point=dict(type="str"),
         recorded_restore_points=dict(type="dict", default={}),
+        target_table_naming=dict(type="str", default="incident_id", choices=["incident_id", "restore_point"]),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     do(module)

@@ -86,8 +86,9 @@ def _production_shell_env(proxy_port: int) -> dict[str, str]:
 
 @pytest.mark.parametrize("env_name, playbook, service", [
     ("production", "playbooks/amplify_rollback.yml", "amplify"),
-    # staging changes things without confirmation: its first call takes the env's lock.
-    ("staging", "playbooks/cloudformation_rollback.yml", "dynamodb"),
+    # staging changes things without confirmation: its first call reads the stacks (the preflight,
+    # before the env's lock is taken).
+    ("staging", "playbooks/cloudformation_rollback.yml", "cloudformation"),
 ])
 def test_real_environments_call_aws_regional_endpoints(proxy, tmp_path, env_name, playbook, service):
     env = _production_shell_env(proxy.port)
