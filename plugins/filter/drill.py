@@ -29,6 +29,7 @@ import shlex
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.propie.rollback.plugins.filter.environment import bool_input
 from ansible_collections.propie.rollback.plugins.module_utils import drill as dr
 from ansible_collections.propie.rollback.plugins.module_utils.common import new_rollback_id
 
@@ -52,14 +53,10 @@ METRICS = {"passed": "DrillPassed", "rto": "DrillRTO", "rpo": "DrillRPO"}
 
 
 def _bool(value, name):
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on", "y", "t"):
-        return True
-    if text in ("0", "false", "no", "off", "n", "f", ""):
-        return False
-    raise AnsibleFilterError("%s must be true or false, got %r. Nothing was called." % (name, value))
+    try:
+        return bool_input(value, name)
+    except AnsibleFilterError as e:
+        raise AnsibleFilterError("%s. Nothing was called." % e)
 
 
 def drill_request(env, full=False, drill_id="", tables=None, refused_envs=None, requires_confirmation=True,

@@ -119,8 +119,8 @@ def run_gate(env, confirm, requires_confirmation, check_mode, command=""):
     `requires_confirmation` comes from the inventory (-e strings like "false" are accepted);
     `--check` needs no confirmation; without it a run that needs one runs as a preview.
     """
-    needs = _bool(requires_confirmation, "rollback_env_requires_confirmation")
-    check = _bool(check_mode, "ansible_check_mode")
+    needs = bool_input(requires_confirmation, "rollback_env_requires_confirmation")
+    check = bool_input(check_mode, "ansible_check_mode")
     confirm = "" if confirm is None else str(confirm)
     if check:
         return {"apply": False, "preview": True, "confirmed": False,
@@ -243,7 +243,8 @@ def _program(argv0):
     return argv0 if os.path.isabs(argv0) or os.sep in argv0 else name
 
 
-def _bool(value, name):
+def bool_input(value, name):
+    """An -e / survey value read as a boolean ('yes', 'false', 1...); anything else names `name`."""
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()

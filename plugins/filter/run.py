@@ -19,6 +19,7 @@ import datetime
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.propie.rollback.plugins.module_utils.common import ROLLBACK_ID_RE, new_rollback_id
+from ansible_collections.propie.rollback.plugins.module_utils.swap import merge_branches
 
 # The runbook's order: traffic first (fastest relief), then the rest.
 COMPONENTS = ("traffic", "frontend", "infra", "data")
@@ -156,15 +157,8 @@ def _by_table(registered):
 
 def rebuild_branches(swapped):
     """The Amplify branches of every table's swap, once each; variables_changed if any swap changed them."""
-    branches = []
-    for result in _by_table(swapped).values():
-        for branch in result.get("amplify_branches", []):
-            same = [b for b in branches if (b["app_id"], b["branch_name"]) == (branch["app_id"], branch["branch_name"])]
-            if same:
-                same[0]["variables_changed"] = same[0]["variables_changed"] or branch["variables_changed"]
-            else:
-                branches.append(dict(branch))
-    return branches
+    return merge_branches(branch for result in _by_table(swapped).values()
+                          for branch in result.get("amplify_branches", []))
 
 
 def data_results(restored, verified, swapped, rebuilds=None):

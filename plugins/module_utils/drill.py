@@ -17,9 +17,7 @@ from __future__ import annotations
 import copy
 import datetime
 import math
-import os
 import re
-import tempfile
 
 from ansible_collections.propie.rollback.plugins.module_utils import record as rec
 
@@ -35,8 +33,6 @@ CANARY_WRITTEN_ATTR = "propie_drill_written_at"
 CANARY_PREFIX = "propie-drill-canary#"
 CANARY_SORT_VALUE = "propie-drill-canary"
 
-FILE_MODE = 0o640
-DIR_MODE = 0o750
 # (name in paths, file extension)
 OUTPUTS = (("json", "json"), ("markdown", "md"), ("html", "html"))
 
@@ -426,52 +422,3 @@ def render(report):
     """{json, markdown, html} bytes of a normalised report."""
     return {"json": render_json(report).encode("utf-8"), "markdown": render_markdown(report).encode("utf-8"),
             "html": render_html(report).encode("utf-8")}
-
-
-# -- files --------------------------------------------------------------------------------------
-
-
-def read_file(path):
-    """(content bytes, mode) of an existing file, or (None, None)."""
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(), os.fstat(handle.fileno()).st_mode & 0o7777
-    except FileNotFoundError:
-        return None, None
-
-
-def make_dirs(path):
-    """Create `path` and its missing parents with mode 0750 (whatever the umask)."""
-    missing = []
-    here = path
-    while here and not os.path.isdir(here):
-        missing.append(here)
-        parent = os.path.dirname(here)
-        if parent == here:
-            break
-        here = parent
-    for directory in reversed(missing):
-        try:
-            os.mkdir(directory, DIR_MODE)
-        except FileExistsError:
-            continue
-        os.chmod(directory, DIR_MODE)
-
-
-def write_atomic(path, data):
-    """Write through a temporary file in the same directory, then rename over `path` (mode 0640)."""
-    directory, name = os.path.split(path)
-    handle, temp = tempfile.mkstemp(prefix=".%s." % name, suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temp, FILE_MODE)
-        os.replace(temp, path)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise

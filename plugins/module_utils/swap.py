@@ -19,7 +19,6 @@ import datetime
 import json
 import os
 import re
-import tempfile
 import typing
 
 try:
@@ -28,6 +27,7 @@ except ImportError:
     pass  # AnsibleAWSModule reports the missing library
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+from ansible_collections.propie.rollback.plugins.module_utils import files
 from ansible_collections.propie.rollback.plugins.module_utils.common import ROLLBACK_ID_RE
 from ansible_collections.propie.rollback.plugins.module_utils.common import WaitTimeout
 from ansible_collections.propie.rollback.plugins.module_utils.common import call_once
@@ -304,6 +304,19 @@ def run(module: Any, work: Any) -> None:
     module.exit_json(**result)
 
 
+def merge_branches(entries: Any) -> List[Dict[str, Any]]:
+    """{app_id, branch_name, variables_changed} once per branch, in first-seen order; changed if any entry is."""
+    branches = {}  # type: Dict[Any, Dict[str, Any]]
+    for entry in entries:
+        key = (entry["app_id"], entry["branch_name"])
+        if key in branches:
+            branches[key]["variables_changed"] = branches[key]["variables_changed"] or entry["variables_changed"]
+        else:
+            branches[key] = {"app_id": entry["app_id"], "branch_name": entry["branch_name"],
+                             "variables_changed": bool(entry["variables_changed"])}
+    return list(branches.values())
+
+
 def report(handler: Any, current: Dict[str, Any], value: Optional[str], changed: bool) -> Dict[str, Any]:
     """A target's result: before/after (masked where secret), what undoes it, the target itself."""
     def show(v: Optional[str], note: str = "") -> Optional[str]:
@@ -412,19 +425,8 @@ def write_record(path: str, record: Dict[str, Any]) -> bool:
         with open(path) as handle:
             if handle.read() == text:
                 return False
-    directory = os.path.dirname(path) or "."
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o700)
-    # Whole or not at all: a run killed while writing leaves the earlier file, never half of one.
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".swap-", suffix=".json")
-    try:
-        with os.fdopen(handle, "w") as out:
-            out.write(text)
-        os.chmod(temporary, 0o600)
-        os.rename(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    files.make_dirs(os.path.dirname(path) or ".", 0o700)
+    files.write_atomic(path, text.encode("utf-8"), 0o600)
     return True
 
 

@@ -101,6 +101,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.propie.rollback.plugins.module_utils import drill as dr
+from ansible_collections.propie.rollback.plugins.module_utils import files
 from ansible_collections.propie.rollback.plugins.module_utils import record as rec
 
 MIN_NO_LOG_LENGTH = 6
@@ -119,21 +120,21 @@ def do(module) -> None:
     if os.path.exists(dest) and not os.path.isdir(dest):
         module.fail_json(msg="dest %s exists and is not a directory" % dest)
     paths = dict((name, os.path.join(dest, "%s.%s" % (report["drill_id"], ext))) for name, ext in dr.OUTPUTS)
-    existing = dict((name, dr.read_file(path)) for name, path in paths.items())
+    existing = dict((name, files.read_file(path)) for name, path in paths.items())
     changed = not os.path.isdir(dest)
     files_changed = [paths[name] for name, dummy in dr.OUTPUTS
-                     if existing[name] != (contents[name], dr.FILE_MODE)]
+                     if existing[name] != (contents[name], files.FILE_MODE)]
     changed = changed or bool(files_changed)
     if changed and not module.check_mode:
         try:
-            dr.make_dirs(dest)
+            files.make_dirs(dest)
             for name, dummy in dr.OUTPUTS:
                 if paths[name] not in files_changed:
                     continue
                 if existing[name][0] == contents[name]:
-                    os.chmod(paths[name], dr.FILE_MODE)
+                    os.chmod(paths[name], files.FILE_MODE)
                 else:
-                    dr.write_atomic(paths[name], contents[name])
+                    files.write_atomic(paths[name], contents[name])
         except OSError as err:
             module.fail_json(msg="cannot write the drill report into %s: %s" % (dest, err))
     result = dict(changed=changed, paths=paths, files_changed=files_changed, summary=dr.summary_line(report),

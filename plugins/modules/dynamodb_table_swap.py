@@ -210,18 +210,9 @@ def check_params(params: Dict[str, Any]) -> None:
 
 
 def amplify_branches(handlers: List[Any], changed_ids: List[str]) -> List[Dict[str, Any]]:
-    branches = []  # type: List[Dict[str, Any]]
-    for handler in handlers:
-        if handler.spec["type"] != "amplify_branch_env":
-            continue
-        key = {"app_id": handler.spec["app_id"], "branch_name": handler.spec["branch_name"]}
-        entry = next((b for b in branches if b["app_id"] == key["app_id"] and b["branch_name"] == key["branch_name"]),
-                     None)
-        if entry is None:
-            entry = dict(key, variables_changed=False)
-            branches.append(entry)
-        entry["variables_changed"] = entry["variables_changed"] or handler.id in changed_ids
-    return branches
+    return sw.merge_branches({"app_id": h.spec["app_id"], "branch_name": h.spec["branch_name"],
+                              "variables_changed": h.id in changed_ids}
+                             for h in handlers if h.spec["type"] == "amplify_branch_env")
 
 
 def apply(module: AnsibleAWSModule, plans: List[Tuple[Any, Dict[str, Any], Any, bool]]) -> List[Dict[str, Any]]:
@@ -255,14 +246,14 @@ def swap(module: AnsibleAWSModule, targets: sw.Targets) -> Dict[str, Any]:
                 "%s names %s, neither the source table %s nor the recovery table %s: the application may already "
                 "use another table (an earlier rollback?). Swap that back first, or fix the target in the inventory; "
                 "%s" % (handler.id, shown, source, recovery, NOTHING_CHANGED))
+        shown = sw.report(handler, current, recovery, False)
         if handler.id in earlier_previous:
             previous = earlier_previous[handler.id]  # a re-run reads the recovery table back
         elif current["value"] == recovery:
             previous = {"value": source}  # swapped already, with no record of it: it named the source
         else:
-            previous = sw.report(handler, current, recovery, False)["previous"]
-        entries.append({"id": handler.id, "target": sw.report(handler, current, recovery, False)["target"],
-                        "previous": previous})
+            previous = shown["previous"]
+        entries.append({"id": handler.id, "target": shown["target"], "previous": previous})
         plans.append((handler, current, recovery, current["value"] != recovery))
 
     record = {

@@ -285,8 +285,6 @@ record:
 import base64
 import hashlib
 import os
-import stat
-import tempfile
 import typing
 
 try:
@@ -299,6 +297,7 @@ from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import HAS_BOTO3
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.propie.rollback.plugins.module_utils import files
 from ansible_collections.propie.rollback.plugins.module_utils import record as rec
 from ansible_collections.propie.rollback.plugins.module_utils.common import aws_retry
 
@@ -307,8 +306,6 @@ if typing.TYPE_CHECKING:
     from typing import Dict
     from typing import List
 
-FILE_MODE = 0o640
-DIR_MODE = 0o750
 # (return key, file extension, S3 content type)
 OUTPUTS = (
     ("json", "json", "application/json"),
@@ -331,15 +328,6 @@ def _md5(data: bytes):
 # -- files ------------------------------------------------------------------------------------
 
 
-def _read(path: str):
-    """(content bytes, mode) of an existing file, or (None, None)."""
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(), stat.S_IMODE(os.fstat(handle.fileno()).st_mode)
-    except FileNotFoundError:
-        return None, None
-
-
 def ensure_dir(module, path: str) -> bool:
     """Create `path` (and missing parents) with mode 0750; whether anything was (or would be) made."""
     if os.path.isdir(path):
@@ -348,56 +336,25 @@ def ensure_dir(module, path: str) -> bool:
         module.fail_json(msg="dest %s exists and is not a directory" % path)
     if module.check_mode:
         return True
-    missing = []
-    here = path
-    while here and not os.path.isdir(here):
-        missing.append(here)
-        parent = os.path.dirname(here)
-        if parent == here:
-            break
-        here = parent
-    for directory in reversed(missing):
-        try:
-            os.mkdir(directory, DIR_MODE)
-            os.chmod(directory, DIR_MODE)  # mkdir's mode is filtered by the umask
-        except FileExistsError:
-            pass
-        except OSError as err:
-            module.fail_json(msg="cannot create directory %s: %s" % (directory, err))
-    return True
-
-
-def write_atomic(path: str, data: bytes) -> None:
-    """Write through a temporary file in the same directory, then rename over `path`."""
-    directory, name = os.path.split(path)
-    handle, temp = tempfile.mkstemp(prefix=".%s." % name, suffix=".tmp", dir=directory)
     try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temp, FILE_MODE)
-        os.replace(temp, path)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
+        files.make_dirs(path)
+    except OSError as err:
+        module.fail_json(msg="cannot create directory %s: %s" % (err.filename or path, err.strerror or err))
+    return True
 
 
 def sync_file(module, path: str, data: bytes, existing) -> bool:
     """Make `path` hold `data` with mode 0640; whether it changed (or would)."""
     content, mode = existing
-    if content == data and mode == FILE_MODE:
+    if content == data and mode == files.FILE_MODE:
         return False
     if module.check_mode:
         return True
     try:
         if content == data:
-            os.chmod(path, FILE_MODE)
+            os.chmod(path, files.FILE_MODE)
         else:
-            write_atomic(path, data)
+            files.write_atomic(path, data)
     except OSError as err:
         module.fail_json(msg="cannot write %s: %s" % (path, err))
     return True
@@ -477,7 +434,7 @@ def do(module) -> None:
     }
     dest = params["dest"]
     paths = {name: os.path.join(dest, "%s.%s" % (record["incident_id"], ext)) for name, ext, dummy in OUTPUTS}
-    existing = {name: _read(path) if os.path.isdir(dest) else (None, None) for name, path in paths.items()}
+    existing = {name: files.read_file(path) if os.path.isdir(dest) else (None, None) for name, path in paths.items()}
 
     changed = ensure_dir(module, dest)
     files_changed = [paths[name] for name in paths if sync_file(module, paths[name], contents[name], existing[name])]

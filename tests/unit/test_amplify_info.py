@@ -13,38 +13,20 @@ from botocore.stub import Stubber
 # The collection is importable as ansible_collections.propie.rollback from here.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".venv" / "collections"))
 
-from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
 from ansible_collections.propie.rollback.plugins.module_utils import amplify as amp
-from ansible_collections.propie.rollback.plugins.module_utils.common import aws_retry
 from ansible_collections.propie.rollback.plugins.modules import amplify_branch_info
 from ansible_collections.propie.rollback.plugins.modules import amplify_domain_info
-from tests.unit.fakes import Exit, Fail
+from tests.unit.fakes import Exit, Fail, FakeAWSModule
 
 APP = "d4cebxzd5u3ynb"
 T0 = dt.datetime(2026, 11, 30, 3, 0, tzinfo=dt.timezone.utc)
 
 
-class FakeModule:
-    """Just enough of AnsibleAWSModule for do(): params, client, exits."""
+class FakeModule(FakeAWSModule):
+    """AnsibleAWSModule for the info modules' do(): the one Amplify client."""
 
     def __init__(self, client, params):
-        self._client = client
-        self.params = params
-        self.check_mode = False
-        self._diff = False
-        self.region = "us-east-1"
-
-    def client(self, service, retry_decorator=None):
-        return RetryingBotoClientWrapper(self._client, retry_decorator or aws_retry)
-
-    def fail_json(self, **kwargs):
-        raise Fail(kwargs)
-
-    def fail_json_aws(self, exception, msg=None, **kwargs):
-        raise Fail(dict(msg="%s: %s" % (msg, exception), **kwargs))
-
-    def exit_json(self, **kwargs):
-        raise Exit(kwargs)
+        super().__init__({"amplify": client}, params)
 
 
 @pytest.fixture

@@ -14,48 +14,26 @@ from botocore.stub import ANY, Stubber
 # (`ansible_collections` is a namespace package shared with amazon.aws in site-packages).
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".venv" / "collections"))
 
-from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
 from ansible_collections.propie.rollback.plugins.module_utils import amplify as amp
-from ansible_collections.propie.rollback.plugins.module_utils.common import aws_retry
 from ansible_collections.propie.rollback.plugins.modules import amplify_branch
 from ansible_collections.propie.rollback.plugins.modules import amplify_deployment
 from ansible_collections.propie.rollback.plugins.modules import amplify_domain
 from ansible_collections.propie.rollback.plugins.modules import amplify_job_info
-from tests.unit.fakes import Exit, Fail
+from tests.unit.fakes import Exit, Fail, FakeAWSModule
 
 APP = "d4cebxzd5u3ynb"
 T0 = dt.datetime(2026, 11, 30, 3, 0, tzinfo=dt.timezone.utc)
 
 
-class FakeModule:
-    """Just enough of AnsibleAWSModule for do(): params, check/diff mode, client, exits."""
+class FakeModule(FakeAWSModule):
+    """AnsibleAWSModule for the Amplify modules' do(): one client, whatever the service."""
 
     def __init__(self, client, params, check_mode=False, diff=False):
+        super().__init__({}, params, check_mode, diff=diff)
         self._client = client
-        self.params = params
-        self.check_mode = check_mode
-        self._diff = diff
-        self.region = "us-east-1"
-        self.warnings: list[str] = []
 
-    def client(self, service, retry_decorator=None, **extra):
-        # With aws_config (common.once_client): the bare client, as boto3_conn gives it.
-        return self._client if extra else RetryingBotoClientWrapper(self._client, retry_decorator or aws_retry)
-
-    def fail_json(self, **kwargs):
-        raise Fail(kwargs)
-
-    def fail_json_aws(self, exception, msg=None, **kwargs):
-        raise Fail(dict(msg="%s: %s" % (msg, exception), **kwargs))
-
-    def exit_json(self, **kwargs):
-        raise Exit(kwargs)
-
-    def warn(self, text):
-        self.warnings.append(text)
-
-    def log(self, text):
-        pass
+    def raw_client(self, service):
+        return self._client
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from ansible_collections.propie.rollback.plugins.module_utils.common import aws_
 from ansible_collections.propie.rollback.plugins.modules import cloudwatch_metric_data as cwd
 from ansible_collections.propie.rollback.plugins.modules import dynamodb_canary as canary
 from ansible_collections.propie.rollback.plugins.modules import dynamodb_recovery_table as recovery
-from tests.unit.fakes import Exit, Fail
+from tests.unit.fakes import Exit, Fail, FakeAWSModule
 
 DRILL_ID = "dr-20261130T030000Z-9f2c1a"
 RID = "rb-20261130T030000Z-9f2c1a"
@@ -25,32 +25,14 @@ REGION = "us-east-1"
 NOW = dt.datetime(2026, 11, 30, 3, 0, tzinfo=dt.timezone.utc)
 
 
-class FakeModule:
-    """Just enough of AnsibleAWSModule for the modules' do()."""
+class FakeModule(FakeAWSModule):
+    """AnsibleAWSModule for the drill modules' do(): given clients, else a client of moto's mock."""
 
     def __init__(self, params, check_mode=False, diff=False, clients=None):
-        self.params = params
-        self.check_mode = check_mode
-        self._diff = diff
-        self.clients = clients or {}
-        self.no_log_values = set()
-        self.logs = []
+        super().__init__(clients or {}, params, check_mode, diff=diff)
 
-    def client(self, service, retry_decorator=None):
-        raw = self.clients.get(service) or boto3.client(service, region_name=REGION)
-        return RetryingBotoClientWrapper(raw, retry_decorator or aws_retry)
-
-    def log(self, msg):
-        self.logs.append(msg)
-
-    def fail_json(self, **kwargs):
-        raise Fail(kwargs)
-
-    def fail_json_aws(self, exception, msg=None, **kwargs):
-        raise Fail(dict(msg="%s: %s" % (msg, exception), **kwargs))
-
-    def exit_json(self, **kwargs):
-        raise Exit(kwargs)
+    def raw_client(self, service):
+        return self._clients.get(service) or boto3.client(service, region_name=REGION)
 
 
 def run(module_file, params, **kwargs):

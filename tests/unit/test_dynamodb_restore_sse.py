@@ -5,16 +5,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import boto3
 import pytest
-from botocore.stub import Stubber
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".venv" / "collections"))
 
-from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
-from ansible_collections.propie.rollback.plugins.module_utils.common import aws_retry
 from ansible_collections.propie.rollback.plugins.modules import dynamodb_pitr_restore as mod
-from tests.unit.fakes import Exit, Fail
+from tests.unit.fakes import Fail, FakeAWSModule, stubbed_clients
 
 CMK = "arn:aws:kms:us-east-1:123456789012:key/1a2b3c4d-0000-0000-0000-cmk000000000"
 MANAGED = "arn:aws:kms:us-east-1:123456789012:key/1a2b3c4d-0000-0000-0000-managed00000"
@@ -74,50 +70,20 @@ def test_valid_table_names():
     assert mod.table_name_problem("t" * 255) is None
 
 
-class FakeModule:
-    """Just enough of AnsibleAWSModule for Restore: params, check mode, clients, exits."""
+class FakeModule(FakeAWSModule):
+    """AnsibleAWSModule for Restore: its option defaults, in check mode."""
 
     def __init__(self, clients, params):
-        self._clients = clients
-        self.params = dict(dict(target_table=None, restore_point="latest", rollback_id=None, sse_enabled=None,
-                                sse_kms_key_id=None, billing_mode=None, provisioned_throughput=None,
-                                global_secondary_index_override=None, local_secondary_index_override=None,
-                                reapply=list(mod.SETTINGS), tags={}, wait=False, wait_timeout=60, wait_delay=1),
-                           **params)
-        self.check_mode = True
-        self.region = "us-east-1"
-        self.warnings = []
-
-    def client(self, service, retry_decorator=None):
-        return RetryingBotoClientWrapper(self._clients[service], retry_decorator or aws_retry)
-
-    def fail_json(self, **kwargs):
-        raise Fail(kwargs)
-
-    def fail_json_aws(self, exception, msg=None, **kwargs):
-        raise Fail(dict(msg="%s: %s" % (msg, exception), **kwargs))
-
-    def exit_json(self, **kwargs):
-        raise Exit(kwargs)
-
-    def warn(self, text):
-        self.warnings.append(text)
-
-    def log(self, text):
-        pass
+        super().__init__(clients, params, check_mode=True, defaults=dict(
+            target_table=None, restore_point="latest", rollback_id=None, sse_enabled=None, sse_kms_key_id=None,
+            billing_mode=None, provisioned_throughput=None, global_secondary_index_override=None,
+            local_secondary_index_override=None, reapply=list(mod.SETTINGS), tags={}, wait=False, wait_timeout=60,
+            wait_delay=1))
 
 
 @pytest.fixture
 def aws():
-    clients = dict((s, boto3.client(s, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"))
-                   for s in ("dynamodb", "kms", "application-autoscaling"))
-    stubs = dict((s, Stubber(c)) for s, c in clients.items())
-    for stub in stubs.values():
-        stub.activate()
-    yield clients, stubs
-    for stub in stubs.values():
-        stub.assert_no_pending_responses()
-        stub.deactivate()
+    yield from stubbed_clients(("dynamodb", "kms", "application-autoscaling"))
 
 
 @pytest.mark.parametrize("params, fragment", [

@@ -16,11 +16,9 @@ from botocore.stub import ANY, Stubber
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".venv" / "collections"))
 
-from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
 from ansible_collections.propie.rollback.plugins.module_utils import record as rec
-from ansible_collections.propie.rollback.plugins.module_utils.common import aws_retry
 from ansible_collections.propie.rollback.plugins.modules import incident_record
-from tests.unit.fakes import Exit, Fail
+from tests.unit.fakes import Exit, Fail, FakeAWSModule
 
 CONTACTS = [
     {"role": "DevOps Lead", "name": "Dana Ops", "contact": "Phone: 555-0100", "hours": "24/7",
@@ -370,29 +368,12 @@ def test_html_contains_chart_script_and_sections():
 # -- the module --------------------------------------------------------------------------------
 
 
-class FakeModule:
-    """Just enough of AnsibleAWSModule for incident_record.do()."""
+class FakeModule(FakeAWSModule):
+    """AnsibleAWSModule for incident_record.do(): its option defaults, an S3 client."""
 
     def __init__(self, params, check_mode=False, diff=False, client=None):
         defaults = {"contacts": CONTACTS, "follow_up_owners": None, "bucket": None, "bucket_prefix": "incidents"}
-        self.params = {**defaults, **params}
-        self.check_mode = check_mode
-        self._diff = diff
-        self._client = client
-        self.no_log_values = set()
-
-    def client(self, service, retry_decorator=None):
-        assert service == "s3"
-        return RetryingBotoClientWrapper(self._client, retry_decorator or aws_retry)
-
-    def fail_json(self, **kwargs):
-        raise Fail(kwargs)
-
-    def fail_json_aws(self, exception, msg=None, **kwargs):
-        raise Fail(dict(msg="%s: %s" % (msg, exception), **kwargs))
-
-    def exit_json(self, **kwargs):
-        raise Exit(kwargs)
+        super().__init__({"s3": client}, params, check_mode, defaults=defaults, diff=diff)
 
 
 def run(params, **kwargs):

@@ -6,17 +6,13 @@ import datetime as dt
 import sys
 from pathlib import Path
 
-import boto3
 import pytest
-from botocore.stub import Stubber
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".venv" / "collections"))
 
 from ansible_collections.amazon.aws.plugins.module_utils import cloud
-from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
-from ansible_collections.propie.rollback.plugins.module_utils.common import aws_retry
 from ansible_collections.propie.rollback.plugins.modules import rollback_plan
-from tests.unit.fakes import Exit, Fail
+from tests.unit.fakes import Exit, Fail, FakeAWSModule, stubbed_clients
 
 APP = "d4cebxzd5u3ynb"
 RID = "rb-20261130T034501Z-9f2c1a"
@@ -29,32 +25,12 @@ AMPLIFY = {"app_id": APP, "blue_branch": "production", "green_branch": "green", 
            "prefixes": ["", "www"]}
 
 
-class FakeModule:
-    """Just enough of AnsibleAWSModule: params, check mode, per-service clients, exits."""
+class FakeModule(FakeAWSModule):
+    """AnsibleAWSModule for rollback_plan: its option defaults."""
 
     def __init__(self, clients, params, check_mode=False):
-        self._clients = clients
-        self.params = dict(dict(amplify=None, stacks=[], snapshot_dir=None, tables=[], restore_point=None,
-                                recorded_restore_points={}), **params)
-        self.check_mode = check_mode
-        self._diff = False
-        self.region = "us-east-1"
-        self.warnings = []
-
-    def client(self, service, retry_decorator=None):
-        return RetryingBotoClientWrapper(self._clients[service], retry_decorator or aws_retry)
-
-    def fail_json(self, **kwargs):
-        raise Fail(kwargs)
-
-    def fail_json_aws(self, exception, msg=None, **kwargs):
-        raise Fail(dict(msg="%s: %s" % (msg, exception), **kwargs))
-
-    def exit_json(self, **kwargs):
-        raise Exit(kwargs)
-
-    def warn(self, text):
-        self.warnings.append(text)
+        super().__init__(clients, params, check_mode, defaults=dict(
+            amplify=None, stacks=[], snapshot_dir=None, tables=[], restore_point=None, recorded_restore_points={}))
 
 
 SERVICES = ("amplify", "cloudformation", "dynamodb", "ssm", "appsync", "lambda")
@@ -62,15 +38,7 @@ SERVICES = ("amplify", "cloudformation", "dynamodb", "ssm", "appsync", "lambda")
 
 @pytest.fixture
 def aws():
-    clients = dict((s, boto3.client(s, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"))
-                   for s in SERVICES)
-    stubs = dict((s, Stubber(c)) for s, c in clients.items())
-    for stub in stubs.values():
-        stub.activate()
-    yield clients, stubs
-    for stub in stubs.values():
-        stub.assert_no_pending_responses()
-        stub.deactivate()
+    yield from stubbed_clients(SERVICES)
 
 
 @pytest.fixture

@@ -10,27 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 
-import boto3
 import pytest
-from botocore.stub import Stubber
 
-from tests.unit.fakes import Exit, Fail
-from tests.unit.test_rollback_plan import AMPLIFY, APP, NOW, RID, SERVICES, TABLE, TABLES, T0, app, backups
-from tests.unit.test_rollback_plan import branch, job, run, source_table, ssm_target
+from tests.unit.fakes import Exit, Fail, stubbed_clients
+from tests.unit.test_rollback_plan import AMPLIFY, APP, NOW, RID, TABLE, TABLES, T0, app, backups
+from tests.unit.test_rollback_plan import SERVICES, branch, job, run, source_table, ssm_target
 
 
 @pytest.fixture
 def aws():
-    """Stubbed clients of every service the plan reads; each expected call must be made."""
-    clients = dict((s, boto3.client(s, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"))
-                   for s in SERVICES)
-    stubs = dict((s, Stubber(c)) for s, c in clients.items())
-    for stub in stubs.values():
-        stub.activate()
-    yield clients, stubs
-    for stub in stubs.values():
-        stub.assert_no_pending_responses()
-        stub.deactivate()
+    yield from stubbed_clients(SERVICES)
 
 
 def test_restore_point_naming_is_the_restore_modules_name_for_a_time(aws):

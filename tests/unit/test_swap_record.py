@@ -91,3 +91,11 @@ def test_write_record_is_whole_private_and_idempotent(tmp_path):
 def test_target_checks(spec, expect):
     with pytest.raises(sw.SwapError, match=expect):
         sw.check_target("tables[0].swap_targets[0]", spec)
+
+
+def test_merge_branches_keeps_each_branch_once_changed_if_any_entry_is():
+    entries = [{"app_id": "a", "branch_name": "main", "variables_changed": False},
+               {"app_id": "a", "branch_name": "dev", "variables_changed": False},
+               {"app_id": "a", "branch_name": "main", "variables_changed": True}]
+    assert sw.merge_branches(entries) == [{"app_id": "a", "branch_name": "main", "variables_changed": True},
+                                          {"app_id": "a", "branch_name": "dev", "variables_changed": False}]
