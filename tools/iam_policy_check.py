@@ -86,10 +86,6 @@ THIRD_PARTY = {
         "operations": ["s3:HeadBucket", "s3:GetBucketOwnershipControls", "s3:HeadObject", "s3:GetObjectTagging",
                        "s3:PutObject", "s3:PutObjectAcl"],
     },
-    "community.aws.sns": {
-        "used_by": "roles/rollback_notify (topic given as an ARN, so no ListTopics)",
-        "operations": ["sns:Publish"],
-    },
     "amazon.aws.cloudwatch_metric_alarm": {
         "used_by": "playbooks/dr_drill.yml (state present)",
         "operations": ["cloudwatch:DescribeAlarms", "cloudwatch:PutMetricAlarm"],

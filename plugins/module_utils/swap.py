@@ -418,6 +418,26 @@ def check_record(record: Any, path: str, env: str = "", source_table: str = "", 
             raise bad("%s.previous.version is not a number" % where)
 
 
+def check_record_tables(record: Dict[str, Any], path: str, env: str, env_tables: List[Dict[str, Any]]) -> List[str]:
+    """A checked record against the env's tables (rollback_dynamodb_tables): its source table must
+    be one of them; the warnings name record targets the inventory no longer lists for it."""
+    if not env_tables:
+        return []
+    names = [str(t.get("name")) for t in env_tables if isinstance(t, dict)]
+    source = record["source_table"]
+    if source not in names:
+        raise SwapError("swap record %s is for table %s, which env %s does not have (its tables: %s): use the record "
+                        "a swap of this environment printed; nothing was changed"
+                        % (path, source, env or "(not given)", ", ".join(names) or "none"))
+    table = next(t for t in env_tables if isinstance(t, dict) and t.get("name") == source)
+    listed = set()
+    for spec in table.get("swap_targets") or []:
+        if isinstance(spec, dict) and spec.get("type") in REQUIRED:
+            listed.add(target_id(spec))
+    return ["swap record %s: target %s is not in the swap_targets of table %s any more; it is put back as the "
+            "record says" % (path, entry["id"], source) for entry in record["targets"] if entry["id"] not in listed]
+
+
 def write_record(path: str, record: Dict[str, Any]) -> bool:
     """Write the record (0600, in a 0700 directory) unless the file already holds it; True if written."""
     text = json.dumps(record, indent=2, sort_keys=True) + "\n"

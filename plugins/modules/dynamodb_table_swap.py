@@ -65,6 +65,17 @@ options:
   swap_back:
     description: Path of a swap record; put its targets back to the recorded previous values.
     type: path
+  env_tables:
+    description:
+      - With O(swap_back), the environment's tables as the inventory lists them
+        (C(rollback_dynamodb_tables)), each with C(name) and C(swap_targets).
+      - A record whose source table is not one of them is refused, with nothing changed; a
+        record target that the inventory no longer lists for that table is put back too, with a
+        warning.
+      - Empty (the default) skips these checks.
+    type: list
+    elements: dict
+    default: []
   wait_timeout:
     description: Seconds to wait for a Lambda function's configuration update.
     type: int
@@ -279,6 +290,8 @@ def swap_back(module: AnsibleAWSModule, targets: sw.Targets) -> Dict[str, Any]:
     path = module.params["swap_back"]
     record = sw.load_record(path)
     sw.check_record(record, path, module.params["env"])
+    for warning in sw.check_record_tables(record, path, module.params["env"], module.params["env_tables"]):
+        module.warn(warning)
     recovery = record["recovery_table"]
     handlers, skipped = [], []
     for entry in record["targets"]:
@@ -294,13 +307,16 @@ def swap_back(module: AnsibleAWSModule, targets: sw.Targets) -> Dict[str, Any]:
         current = handler.read()
         value = handler.desired(current)
         if current["value"] not in (recovery, value):
-            differs.append("%s names %s" % (handler.id, sw.MASK if handler.masked else repr(current["value"])))
+            differs.append("%s names %s (the swap set %s, it held %s before)" % (
+                handler.id, sw.MASK if handler.masked else repr(current["value"]), recovery,
+                sw.MASK if handler.masked else repr(value)))
         plans.append((handler, current, value, current["value"] != value))
     if differs:
         raise sw.SwapError(
-            "swap record %s: not every target names its recovery table %s or its recorded previous value (%s); "
-            "someone changed them since the swap. Check the application's configuration and set those targets "
-            "by hand; %s" % (path, recovery, "; ".join(differs), NOTHING_CHANGED))
+            "swap record %s: a target holds neither the recovery table this record swapped to nor the value it "
+            "held before: %s. A later swap or a person changed it since; if a later swap did, swap back with "
+            "that swap's record first (state directory, dynamodb/*-%s.json), else set the target by hand; %s"
+            % (path, "; ".join(differs), record["source_table"], NOTHING_CHANGED))
     results = apply(module, plans)
     changed_ids = [r["id"] for r in results if r["changed"]]
     return dict(changed=bool(changed_ids), action="swap_back", record=os.path.realpath(path),
@@ -337,6 +353,7 @@ def main() -> None:
         restore_date_time=dict(type="str"),
         swap_back_command=dict(type="str"),
         swap_back=dict(type="path"),
+        env_tables=dict(type="list", elements="dict", default=[]),
         wait_timeout=dict(type="int", default=300),
         wait_delay=dict(type="int", default=2),
     )

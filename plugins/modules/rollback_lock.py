@@ -14,11 +14,13 @@ description:
   - Takes, renews or releases the rollback lock of an environment. The lock is one item per
     environment in a DynamoDB table, keyed by C(env), holding the incident id, who holds it,
     from which host, since when and until when (a lease of O(ttl_seconds)).
-  - Acquiring is one conditional write that succeeds when there is no item, when the item has
-    expired (its C(expires_at) is in the past), when it is this incident's own (a re-run of
-    the same incident resumes it and keeps C(started)), or when O(break_lock) names its
+  - Acquiring reads the item (a consistent read), then makes one conditional write that
+    succeeds when there is no item, when the item has expired (its C(expires_at) is in the
+    past), when it is this incident's own (a re-run of the same incident resumes it and keeps
+    C(started)), or when O(break_lock) names its
     incident id. Otherwise the module fails at once, changing nothing, with a message that
-    names the holder and the fix (wait, or C(-e break_lock=<their incident id>)).
+    names the holder and the fix (wait, or C(-e break_lock=<their incident id>)). A lock that
+    the read finds held fails before any write; the write's condition decides a race.
   - Releasing deletes the item only when it is this incident's (or the one O(break_lock)
     names); no item is not an error, and another incident's lease is never deleted.
   - Correctness comes from the expiry in the write's condition, not from DynamoDB's TTL,
@@ -418,7 +420,18 @@ class LockRun(object):
 
     def acquire(self) -> Dict[str, Any]:
         ttl = self.p["ttl_seconds"]
+        # Read first: a lock another run holds fails here with no write at all (a refused
+        # conditional write changes nothing, but it is a mutating call in CloudTrail and in the
+        # sandbox's log). The conditional write below still decides races.
+        item = self.get_item()
         tried_create = False
+        if item is False:  # no lock table yet: the first use of the collection in this account/region
+            if not self.p["create_table"]:
+                self.missing_table()
+            tried_create = True
+            self.create_table()
+        elif item and not lk.decide_acquire(item, self.fields["incident_id"], self.p["break_lock"], self.clock()).allowed:
+            self.fail_held(item, self.clock())
         for _attempt in range(ATTEMPTS):
             now = self.clock()
             request = lk.acquire_request(self.table, self.fields, self.p["break_lock"], now, ttl)

@@ -6,10 +6,8 @@ One sandbox, seeded once for the whole table (a seed takes seconds, a case about
 ansible-playbook run): a case that changes nothing leaves the estate as the next case expects
 it. The sandbox is this module's own, so no other test resets it between two cases.
 
-A held lock is the one case with a mutating call in the request log: the lock's acquisition is
-one conditional UpdateItem (tests/integration/test_rollback_lock.py), refused when another
-incident holds the lock. A refused conditional write changes nothing; it is the only call
-allowed there.
+A held lock is found the same way: rollback_lock reads the lease before its one conditional
+write, so a lock another incident holds fails with no write at all.
 """
 
 from __future__ import annotations
@@ -74,6 +72,9 @@ RECORDS = {
     "empty.json": "",
     "corrupt.json": '{"kind": "propie.rollback.dynamodb_swap", "targets": [',
     "targets-string.json": _record(targets=f"ssm:{incident.TABLE_PARAMETER}"),
+    # This table's record, but the parameter holds neither its recovery table nor its previous value.
+    "changed-since.json": _record(targets=[{"id": f"ssm:{incident.TABLE_PARAMETER}", "target": SSM_TARGET,
+                                            "previous": {"value": f"{incident.TABLE}-before"}}]),
 }
 
 
@@ -180,8 +181,13 @@ CASES = [
     Case("dynamodb-swap-back-of-another-env", "dynamodb_rollback", {**SANDBOX, "swap_back": "{records}/other-env.json"},
          ["is for env 'staging', not 'sandbox': use the record of this env"]),
     Case("dynamodb-swap-back-of-another-table", "dynamodb_rollback", {**SANDBOX, "swap_back": "{records}/other-table.json"},
-         [f"not every target names its recovery table prop-ie-other-data-pitr-{RID} or its recorded previous value",
-          f"ssm:{incident.TABLE_PARAMETER} names '{incident.TABLE}'", "set those targets by hand"]),
+         [f"is for table prop-ie-other-data, which env sandbox does not have (its tables: {incident.TABLE})",
+          "use the record a swap of this environment printed"]),
+    Case("dynamodb-swap-back-whose-target-changed-since", "dynamodb_rollback",
+         {**SANDBOX, "swap_back": "{records}/changed-since.json"},
+         ["a target holds neither the recovery table this record swapped to nor the value it held before",
+          f"ssm:{incident.TABLE_PARAMETER} names '{incident.TABLE}' (the swap set {RECOVERY}",
+          "swap back with that swap's record first", "else set the target by hand"]),
     Case("dynamodb-swap-back-with-template-text", "dynamodb_rollback", {**SANDBOX, "swap_back": "{records}/template.json"},
          ["holds template text ({{ lookup('env', 'HOME') }}), which would be written literally",
           "restore the record the swap wrote"]),
@@ -305,8 +311,4 @@ def test_bad_input_fails_naming_it_before_any_change(estate, case):
     missing = [text for text in case.expect if text not in said]
     assert not missing, f"not in the output: {missing}\n{run.stdout[-4000:]}"
     made = [(r["service"], r["operation"], r["status"], r.get("error_code")) for r in calls]
-    if case.lock_held:
-        # The lock's one conditional write, refused: nothing changed.
-        assert made == [("dynamodb", "UpdateItem", 400, "ConditionalCheckFailedException")], made
-    else:
-        assert made == [], made
+    assert made == [], made

@@ -19,6 +19,9 @@ PLAY = """
 - name: Notify
   hosts: localhost
   gather_facts: false
+  module_defaults:
+    group/propie.rollback.rollback:
+      aws_config: "{{ rollback_aws_config | default(omit) }}"
   tasks:
     - name: Send the event
       ansible.builtin.include_role:
@@ -105,3 +108,44 @@ def test_unknown_event_is_rejected_before_publishing(sandbox, run_playbook):
     assert run.rc != 0
     assert "party" in run.stdout and "rollback_notify_event" in run.stdout
     assert sandbox.mutating_since(seq) == []
+
+
+def test_a_rerun_of_the_same_incident_sends_nothing_again(sandbox, run_playbook):
+    topic, sqs, url = _subscribed_queue(sandbox)
+    event = {"event": "rollback_started", "summary": "5XX rate 15% > 5%: rolling back", "topic": topic,
+             "contacts": CONTACTS, "at": "2026-11-30T03:00:00Z"}
+    seq = sandbox.last_seq()
+    check = run_playbook(PLAY, extravars=event, check=True)
+    assert check.rc == 0 and "would be sent" in check.stdout, check.stdout
+    assert sandbox.mutating_since(seq) == []
+    first = run_playbook(PLAY, extravars=event)
+    again = run_playbook(PLAY, extravars=event)
+    assert first.rc == 0 and again.rc == 0, again.stdout
+    assert "CRITICAL rollback_started sent to" in " ".join(first.stdout.split())
+    assert "CRITICAL rollback_started already sent at 20" in " ".join(again.stdout.split())
+    assert [r["operation"] for r in sandbox.mutating_since(seq)] == ["Publish"]
+    assert len(_messages(sqs, url)) == 1  # (ReceiveMessage is in the log from here on)
+    # The next step of the same incident is a new message.
+    later = run_playbook(PLAY, extravars={**event, "event": "rollback_finished", "summary": "Rolled back"})
+    assert later.rc == 0, later.stdout
+    assert [r["operation"] for r in sandbox.mutating_since(seq) if r["service"] == "sns"] == ["Publish", "Publish"]
+
+
+def test_a_fifo_topic_drops_the_send_repeated_after_a_lost_answer(sandbox, run_playbook):
+    """The answer to Publish held past the client's read timeout: the client sends again, SNS
+    (deduplication id from the notification id) delivers one message."""
+    sns, sqs = sandbox.boto3_client("sns"), sandbox.boto3_client("sqs")
+    topic = sns.create_topic(Name="alerts.fifo", Attributes={"FifoTopic": "true"})["TopicArn"]
+    url = sqs.create_queue(QueueName="inbox.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    sandbox.add_fault(service="sns", operation="Publish", response_delay_ms=3000, count=1)
+    seq = sandbox.last_seq()
+    run = run_playbook(PLAY, extravars={"event": "rollback_started", "summary": "rolling back", "topic": topic,
+                                        "contacts": CONTACTS, "at": "2026-11-30T03:00:00Z",
+                                        "rollback_aws_config": {"read_timeout": 1}})
+    assert run.rc == 0, run.stdout
+    publishes = [r for r in sandbox.requests(seq) if r["operation"] == "Publish"]
+    assert len(publishes) >= 2, publishes  # the lost answer made the client send again
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+    assert len(got) == 1, got

@@ -9,22 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import signal
-import subprocess
-import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from sandbox.scenarios import propie_incident as incident
-from tests.conftest import COLLECTIONS_PATH, REPO
+from tests.integration.killed import kill_at
 from tests.integration.test_environments import _production_like
 
 PLAYBOOK = "playbooks/rollback.yml"
-BIN = Path(sys.executable).parent
 APP_ID = "d4cebxzd5u3ynb"
 # Emulated seconds: restore 20 min, build 5 min, stack phases 1 min, domain 30 s.
 DURATIONS = {"restore_seconds": 1200, "job": {"PENDING": 2, "PROVISIONING": 10, "RUNNING": 288},
@@ -182,22 +176,8 @@ def test_a_stale_lease_of_a_dead_run_expires(sandbox, run_playbook, tmp_path):
 def test_killed_mid_run_then_the_same_command_finishes_the_job(sandbox, tmp_path, run_printed, kill_when):
     """kill -9 of ansible-playbook once the given call was made, then the printed resume command."""
     point = _seed(sandbox)
-    env = {**os.environ, **sandbox.env(), "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS_PATH), "ANSIBLE_NOCOLOR": "1",
-           "PROPIE_ROLLBACK_STATE_DIR": str(tmp_path / "state")}
     seq = sandbox.last_seq()
-    cmd = [str(BIN / "ansible-playbook"), PLAYBOOK, "-e", "env=sandbox", "-e", f"restore_point={point}"]
-    with open(tmp_path / "first.log", "w", encoding="utf-8") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 300
-        # Polls the request log (not the clock) for the moment to kill.
-        while not any(r["operation"] == kill_when for r in sandbox.mutating_since(seq)):
-            assert proc.poll() is None, (tmp_path / "first.log").read_text()
-            assert time.monotonic() < deadline, "the call never came"
-            time.sleep(0.1)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    said = " ".join((tmp_path / "first.log").read_text().split())
-    resume = said.split("If this run stops, finish it with: ", 1)[1].split("'", 1)[0].strip()
+    resume = kill_at(sandbox, tmp_path, PLAYBOOK, ["env=sandbox", f"restore_point={point}"], kill_when)
     assert "incident_id=rb-" in resume
     again = run_printed(resume)
     assert again.returncode == 0, again.stdout

@@ -260,9 +260,25 @@ def stubbed(monkeypatch):
         stub.assert_no_pending_responses()
 
 
+def test_module_fails_naming_the_holder_before_any_write(stubbed):
+    client, stub = stubbed
+    stub.add_response("get_item", {"Item": lk.to_typed(held_item())},
+                      {"TableName": TABLE, "Key": {"env": {"S": "production"}}, "ConsistentRead": True})
+    wrapped = Plain(client)
+    with pytest.raises(Failed) as failed:
+        rollback_lock.LockRun(FakeModule(), wrapped, clock=lambda: NOW).run()
+    result = failed.value.result
+    assert result["action"] == "held" and result["acquired"] is False and result["changed"] is False
+    assert "held by incident INC-1 (who: alice, host: ctl-1" in result["msg"]
+    assert result["msg"].endswith("Wait for it to finish, or if that run is dead: -e break_lock=INC-1")
+    assert wrapped.calls == [("get_item", True)]  # no write at all
+
+
 def test_module_fails_naming_the_holder_from_the_failed_write(stubbed):
+    """A race: free when read, taken by another run before the write."""
     client, stub = stubbed
     module = FakeModule()
+    stub.add_response("get_item", {}, {"TableName": TABLE, "Key": {"env": {"S": "production"}}, "ConsistentRead": True})
     request = lk.acquire_request(TABLE, FIELDS, None, NOW, 900)
     stub.add_client_error("update_item", "ConditionalCheckFailedException", "The conditional request failed",
                           expected_params=request, modeled_fields={"Item": lk.to_typed(held_item())})
@@ -274,11 +290,12 @@ def test_module_fails_naming_the_holder_from_the_failed_write(stubbed):
     assert result["lock"] == held_item()
     assert "held by incident INC-1 (who: alice, host: ctl-1" in result["msg"]
     assert result["msg"].endswith("Wait for it to finish, or if that run is dead: -e break_lock=INC-1")
-    assert wrapped.calls == [("update_item", True)]  # one write, every call with aws_retry
+    assert wrapped.calls == [("get_item", True), ("update_item", True)]  # one write, every call with aws_retry
 
 
 def test_module_reads_the_holder_when_the_error_has_no_item(stubbed):
     client, stub = stubbed
+    stub.add_response("get_item", {}, {"TableName": TABLE, "Key": {"env": {"S": "production"}}, "ConsistentRead": True})
     stub.add_client_error("update_item", "ConditionalCheckFailedException", "The conditional request failed")
     stub.add_response("get_item", {"Item": lk.to_typed(held_item())},
                       {"TableName": TABLE, "Key": {"env": {"S": "production"}}, "ConsistentRead": True})
@@ -290,7 +307,7 @@ def test_module_reads_the_holder_when_the_error_has_no_item(stubbed):
 
 def test_module_creates_the_table_on_first_use(stubbed):
     client, stub = stubbed
-    stub.add_client_error("update_item", "ResourceNotFoundException", "Requested resource not found")
+    stub.add_client_error("get_item", "ResourceNotFoundException", "Requested resource not found")
     stub.add_response("create_table", {}, {
         "TableName": TABLE, "BillingMode": "PAY_PER_REQUEST",
         "AttributeDefinitions": [{"AttributeName": "env", "AttributeType": "S"}],
@@ -309,7 +326,7 @@ def test_module_creates_the_table_on_first_use(stubbed):
 
 def test_module_without_create_table_names_the_missing_table(stubbed):
     client, stub = stubbed
-    stub.add_client_error("update_item", "ResourceNotFoundException", "Requested resource not found")
+    stub.add_client_error("get_item", "ResourceNotFoundException", "Requested resource not found")
     with pytest.raises(Failed, match="lock table propie-rollback-locks does not exist in region us-east-1"):
         rollback_lock.LockRun(FakeModule(create_table=False), Plain(client), clock=lambda: NOW).run()
 

@@ -63,6 +63,25 @@ def test_a_record_of_another_env_table_or_rollback_is_refused(given, expect):
         sw.check_record(record(), "r.json", **given)
 
 
+TABLES = [{"name": "data", "swap_targets": [{"type": "ssm_parameter", "name": "/app/table"}]},
+          {"name": "users", "swap_targets": []}]
+
+
+def test_a_record_of_a_table_the_env_does_not_have_is_refused():
+    with pytest.raises(sw.SwapError) as err:
+        sw.check_record_tables(record(source_table="orders"), "r.json", "production", TABLES)
+    assert "is for table orders, which env production does not have (its tables: data, users)" in str(err.value)
+    assert str(err.value).endswith("nothing was changed")
+
+
+def test_record_targets_the_inventory_no_longer_lists_are_named_in_warnings():
+    assert sw.check_record_tables(record(), "r.json", "production", TABLES) == []
+    moved = [{"name": "data", "swap_targets": [{"type": "ssm_parameter", "name": "/app/other"}]}]
+    (warning,) = sw.check_record_tables(record(), "r.json", "production", moved)
+    assert "target ssm:/app/table is not in the swap_targets of table data any more" in warning
+    assert sw.check_record_tables(record(source_table="orders"), "r.json", "production", []) == []  # not checked
+
+
 @pytest.mark.parametrize("content, expect", [("", "is empty"), ("{not json", "is not valid JSON")])
 def test_corrupt_files_are_named(tmp_path, content, expect):
     path = tmp_path / "r.json"
