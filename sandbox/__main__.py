@@ -32,9 +32,14 @@ def _serve(args: argparse.Namespace) -> int:
         probe.close()
 
     started = time.monotonic()
+    from sandbox.api import MotoVersionError
     from sandbox.server import build_app
 
-    app = build_app()
+    try:
+        app = build_app()
+    except MotoVersionError as err:
+        print(f"sandbox: {err}", file=sys.stderr)
+        return 2
     if args.time_scale is not None:
         app.clock.set_scale(args.time_scale)
     from moto.moto_server.werkzeug_app import MotoRequestHandler

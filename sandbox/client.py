@@ -5,6 +5,7 @@ Used by the seed scenarios, the tests and the benchmarks. Product code never imp
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import urllib.error
 import urllib.request
@@ -42,6 +43,21 @@ class SandboxClient:
 
     def set_time_scale(self, scale: float) -> None:
         self.control("POST", "config", {"time_scale": scale})
+
+    def advance(self, seconds: float) -> dict[str, Any]:
+        """Let `seconds` emulated seconds pass at once (POST /_sandbox/clock/advance).
+
+        Returns the clock: {"time_scale", "offset_seconds", "now"}; a reset undoes advances.
+        """
+        return self.control("POST", "clock/advance", {"seconds": seconds})
+
+    def clock(self) -> dict[str, Any]:
+        """GET /_sandbox/clock: {"time_scale", "offset_seconds" (real seconds ahead), "now"}."""
+        return self.control("GET", "clock")
+
+    def now(self) -> dt.datetime:
+        """The sandbox's now (the system clock plus any advance), aware UTC."""
+        return dt.datetime.fromisoformat(self.clock()["now"])
 
     def add_fault(self, **rule: Any) -> dict[str, Any]:
         return self.control("POST", "faults", rule)

@@ -9,12 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-import struct
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import botocore.session
+import cbor2
 from botocore.model import OperationModel, ServiceModel
 
 # Operation-name prefixes that never change state; anything else counts as mutating.
@@ -127,6 +127,12 @@ def parse_params(environ: dict[str, Any], call: ResolvedCall, body: bytes) -> di
     from moto.core.parse import PROTOCOL_PARSERS
     from moto.core.request import Request
 
+    if call.protocol == "smithy-rpc-v2-cbor":
+        # One CBOR map of the input members (timestamps: tag 1, decoded to aware datetimes).
+        params = cbor2.loads(body) if body else {}
+        if not isinstance(params, dict):
+            raise ValueError("a smithy-rpc-v2-cbor request body must be a CBOR map")
+        return params
     request = Request(environ)
     parser_cls = PROTOCOL_PARSERS[call.protocol]
     parser = parser_cls(call.operation_model, map_type=dict)
@@ -145,28 +151,6 @@ def parse_params(environ: dict[str, Any], call: ResolvedCall, body: bytes) -> di
 # ---------------------------------------------------------------------------
 # Error bodies, one per protocol, so that botocore reads the error code.
 # ---------------------------------------------------------------------------
-
-def _cbor_text(value: str) -> bytes:
-    data = value.encode()
-    return _cbor_head(3, len(data)) + data
-
-
-def _cbor_head(major: int, length: int) -> bytes:
-    if length < 24:
-        return bytes([major << 5 | length])
-    if length < 256:
-        return bytes([major << 5 | 24, length])
-    if length < 65536:
-        return bytes([major << 5 | 25]) + struct.pack(">H", length)
-    return bytes([major << 5 | 26]) + struct.pack(">I", length)
-
-
-def _cbor_text_map(values: dict[str, str]) -> bytes:
-    out = _cbor_head(5, len(values))
-    for key, value in values.items():
-        out += _cbor_text(key) + _cbor_text(value)
-    return out
-
 
 def error_response(
     protocol: str, code: str, message: str, status: int = 400, sender_fault: bool = True
@@ -190,7 +174,7 @@ def error_response(
         ).encode()
         headers.append(("Content-Type", "application/xml"))
     elif protocol == "smithy-rpc-v2-cbor":
-        body = _cbor_text_map({"__type": code, "message": message})
+        body = to_cbor({"__type": code, "message": message})
         headers += [("Content-Type", "application/cbor"), ("smithy-protocol", "rpc-v2-cbor")]
     elif protocol == "rest-json":
         body = json.dumps({"message": message}).encode()
@@ -221,3 +205,9 @@ def to_json(value: Any) -> bytes:
         raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
     return json.dumps(value, default=default).encode()
+
+
+def to_cbor(value: Any) -> bytes:
+    """CBOR for smithy-rpc-v2-cbor responses (cbor2): timestamps as tag 1 epoch seconds, as
+    the protocol requires (naive datetimes, as moto keeps them, are UTC)."""
+    return cbor2.dumps(value, datetime_as_timestamp=True, timezone=dt.timezone.utc)

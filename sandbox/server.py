@@ -20,16 +20,19 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ParamValidationError
 from botocore.validate import validate_parameters
 
 from sandbox import protocol
+# Re-exported: the extension contract lives in sandbox.api (services import it from there).
+from sandbox.api import ACCOUNT_ID, Call, ControlHandler, Handler, ServiceError, check_moto_versions
 from sandbox.state import BadControlRequest, SandboxState, sleep_ms
 
-ACCOUNT_ID = "123456789012"
+__all__ = ["ACCOUNT_ID", "CONTROL_PREFIX", "EXTENSION_MODULES", "Call", "ControlHandler", "Handler",
+           "Sandbox", "ServiceError", "build_app"]
+
 CONTROL_PREFIX = "/_sandbox/"
 
 # Extensions by the service (= control route name) they extend. Each module has
@@ -45,34 +48,6 @@ EXTENSION_MODULES = {
 }
 
 WsgiResponse = tuple[int, list[tuple[str, str]], bytes]
-
-
-class ServiceError(Exception):
-    """An AWS error returned by an emulated operation, in the request's own protocol."""
-
-    def __init__(self, code: str, message: str, status: int = 400, sender_fault: bool = True):
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-        self.status = status
-        self.sender_fault = sender_fault
-
-
-@dataclass
-class Call:
-    """One AWS request routed to an emulated operation."""
-
-    service: str
-    operation: str
-    region: str
-    account_id: str
-    protocol: str
-    params: dict[str, Any]
-    sandbox: "Sandbox"
-
-
-Handler = Callable[[Call], Any]
-ControlHandler = Callable[[str, dict[str, Any], dict[str, str]], tuple[int, Any]]
 
 
 class Sandbox:
@@ -128,7 +103,10 @@ class Sandbox:
 
     def install_extensions(self, modules: dict[str, str] | None = None, lazy: bool = True) -> None:
         """Register extensions; install them now, or (lazy) on first use of their service."""
-        self._pending.update(EXTENSION_MODULES if modules is None else modules)
+        modules = EXTENSION_MODULES if modules is None else modules
+        # Fail now, naming the file, if moto is not the release the patches were written for.
+        check_moto_versions(list(modules.values()))
+        self._pending.update(modules)
         self._not_ready.update(self._pending)
         if not lazy:
             for service in list(self._pending):
@@ -145,7 +123,7 @@ class Sandbox:
 
     def reset(self) -> None:
         """POST /_sandbox/reset: drop all AWS state, the fault rules and the request log, and
-        reset each extension's settings; the time scale is kept."""
+        reset each extension's settings, and undo clock advances; the time scale is kept."""
         from moto.moto_api._internal.models import moto_api_backend
 
         moto_api_backend.reset()
@@ -273,6 +251,7 @@ class Sandbox:
         state = self.state
         if name == "health":
             return 200, {"status": "ok", "time_scale": state.clock.scale,
+                         "clock_offset_seconds": state.clock.offset,
                          "extensions": sorted(set(self._controls) | set(self._pending))}
         if name == "reset" and method == "POST":
             self.reset()
@@ -284,6 +263,8 @@ class Sandbox:
                 if "time_scale" in data:
                     state.clock.set_scale(data["time_scale"])
             return 200, {"time_scale": state.clock.scale}
+        if name == "clock":
+            return 200, self._clock_control(rest, method, data)
         if name == "faults":
             if method == "POST":
                 return 201, state.add_fault(data).to_json()
@@ -306,8 +287,22 @@ class Sandbox:
             return 200, {"requests": state.requests_since(int(since))}
         raise BadControlRequest(
             f"unknown control route {method} /_sandbox/{name}; known: health, reset, config, "
-            f"faults, requests, {', '.join(sorted(set(self._controls) | set(self._pending)))}"
+            f"clock, faults, requests, {', '.join(sorted(set(self._controls) | set(self._pending)))}"
         )
+
+    def _clock_control(self, rest: str, method: str, data: Any) -> dict[str, Any]:
+        """GET /_sandbox/clock, POST /_sandbox/clock/advance {"seconds": N}."""
+        clock = self.state.clock
+        if rest == "advance" and method == "POST":
+            if not isinstance(data, dict) or set(data) != {"seconds"}:
+                raise BadControlRequest(
+                    f"clock/advance expects exactly {{\"seconds\": <emulated seconds>}}, got {data!r}")
+            clock.advance(data["seconds"])
+            return clock.to_json()
+        if rest == "" and method == "GET":
+            return clock.to_json()
+        raise BadControlRequest(f"unknown route {method} /_sandbox/clock/{rest}; known: "
+                                "GET /_sandbox/clock, POST /_sandbox/clock/advance {\"seconds\": N}")
 
 
 def _make_moto_app() -> Callable[..., Iterable[bytes]]:
@@ -343,11 +338,15 @@ def _not_implemented(call: protocol.ResolvedCall) -> WsgiResponse:
 def _serialise(call: protocol.ResolvedCall, result: Any) -> WsgiResponse:
     if isinstance(result, tuple):  # a raw (status, headers, body) from a handler
         return result
-    body = protocol.to_json(result)
-    ctype = "application/json" if call.protocol == "rest-json" else "application/x-amz-json-1.0"
     status = 200
     if call.operation_model is not None:
         status = call.operation_model.http.get("responseCode", 200)
+    if call.protocol == "smithy-rpc-v2-cbor":
+        body = protocol.to_cbor(result)
+        return status, [("Content-Type", "application/cbor"), ("smithy-protocol", "rpc-v2-cbor"),
+                        ("Content-Length", str(len(body)))], body
+    body = protocol.to_json(result)
+    ctype = "application/json" if call.protocol == "rest-json" else "application/x-amz-json-1.0"
     return status, [("Content-Type", ctype), ("Content-Length", str(len(body)))], body
 
 

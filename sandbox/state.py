@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import random
 import threading
 import time
@@ -17,25 +18,37 @@ class BadControlRequest(ValueError):
 
 
 class Clock:
-    """One time scale for every emulated duration.
+    """One time scale for every emulated duration, and a steppable "now".
 
     An emulated duration of D seconds takes D * scale real seconds, so scale 0.01 turns a
     five-minute Amplify build into three seconds. Durations are derived on read from start
     times, so nothing runs in the background and a scale change applies to what follows.
+
+    `advance(N)` moves the sandbox's "now" forward as if N emulated seconds had passed (it adds
+    N * scale real seconds to an offset): every emulated duration read after it has grown by N.
+    Every emulation reads the time through `now()` / `time()`, never the system clock.
     """
+
+    MAX_ADVANCE_SECONDS = 366 * 86400
 
     def __init__(self) -> None:
         self.scale = 1.0
+        self.offset = 0.0  # real seconds "now" is ahead of the system clock
+        self._lock = threading.Lock()
 
-    @staticmethod
-    def now() -> dt.datetime:
-        return dt.datetime.now(dt.timezone.utc)
+    def now(self) -> dt.datetime:
+        """The sandbox's now (aware UTC): the system clock plus the advanced offset."""
+        return dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=self.offset)
+
+    def time(self) -> float:
+        """The sandbox's now as epoch seconds."""
+        return time.time() + self.offset
 
     def real_seconds(self, emulated_seconds: float) -> float:
         return emulated_seconds * self.scale
 
     def emulated_elapsed(self, since: dt.datetime) -> float:
-        """Emulated seconds since a real moment."""
+        """Emulated seconds since a moment read from `now()`."""
         real = (self.now() - since).total_seconds()
         return real / self.scale if self.scale > 0 else float("inf")
 
@@ -46,6 +59,26 @@ class Clock:
                 "e.g. 0.01 makes a 300 s emulated operation take 3 s"
             )
         self.scale = float(value)
+
+    def advance(self, seconds: Any) -> None:
+        """Let `seconds` emulated seconds pass at once."""
+        if (isinstance(seconds, bool) or not isinstance(seconds, (int, float))
+                or not math.isfinite(seconds) or not 0 <= seconds <= self.MAX_ADVANCE_SECONDS):
+            raise BadControlRequest(
+                f"'seconds' must be a number of emulated seconds from 0 to "
+                f"{self.MAX_ADVANCE_SECONDS}, got {seconds!r}; e.g. {{\"seconds\": 300}} lets "
+                "five emulated minutes pass"
+            )
+        with self._lock:
+            self.offset += self.real_seconds(float(seconds))
+
+    def reset_offset(self) -> None:
+        with self._lock:
+            self.offset = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"time_scale": self.scale, "offset_seconds": self.offset,
+                "now": self.now().isoformat()}
 
 
 @dataclass
@@ -158,7 +191,7 @@ class SandboxState:
         with self.lock:
             entry = LoggedRequest(
                 seq=self._next_seq,
-                time=Clock.now().isoformat(),
+                time=self.clock.now().isoformat(),
                 service=service,
                 operation=operation,
                 mutating=mutating,
@@ -176,14 +209,17 @@ class SandboxState:
             return [asdict(e) for e in self.log if e.seq > seq]
 
     def reset(self) -> None:
-        """Drop the fault rules and the request log; the time scale is kept.
+        """Drop the fault rules and the request log and undo clock advances; the time scale
+        is kept.
 
         The scale is a setting of the run (--time-scale, POST /_sandbox/config), not state:
-        whoever wants another one sets it.
+        whoever wants another one sets it. The clock offset is state (time that passed for the
+        AWS state just dropped): after a reset the sandbox's now is the system clock again.
         """
         with self.lock:
             self.faults.clear()
             self.log.clear()
+        self.clock.reset_offset()
 
 
 def sleep_ms(ms: int) -> None:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox import protocol
-from sandbox.server import Call, ServiceError
+from sandbox.api import Call, Sandbox, ServiceError
 from sandbox.state import BadControlRequest
 
 SERVICE = "amplify"
@@ -183,7 +183,7 @@ HIDDEN_INPUTS = frozenset({"appId", "branchName", "name", "oauthToken", "accessT
 class Amplify:
     """The emulated service; one instance per sandbox, guarded by one lock."""
 
-    def __init__(self, sandbox: Any) -> None:
+    def __init__(self, sandbox: Sandbox) -> None:
         self.clock = sandbox.clock
         self.lock = threading.RLock()
         self.apps: dict[tuple[str, str], App] = {}
@@ -1071,7 +1071,7 @@ OPERATIONS: dict[str, Callable[[Amplify, Call], dict[str, Any]]] = {
 }
 
 
-def install(sandbox: Any) -> Amplify:
+def install(sandbox: Sandbox) -> Amplify:
     service = Amplify(sandbox)
     sandbox.own_service(SERVICE)
 

@@ -23,8 +23,12 @@ from typing import Any
 from moto.appsync import models as appsync_models
 from moto.appsync.exceptions import GraphqlAPINotFound
 
-from sandbox.server import Call, Sandbox, ServiceError
+from sandbox.api import Call, Sandbox, ServiceError, require_moto
 
+# The moto release the patches in this file (`_patch_moto`) were written against; checked at
+# sandbox start (sandbox.api.check_moto_versions) and again before patching.
+MOTO_VERSION = "5.2.5"
+# The one module-global of the patches: guards the data sources kept on moto's API objects.
 _LOCK = threading.Lock()
 
 ID_TAGS = ("sandbox:id", "_custom_id_")
@@ -203,10 +207,17 @@ def list_data_sources(call: Call) -> dict[str, Any]:
     return out
 
 
+def _patch_moto() -> None:
+    """Every change this module makes to moto's classes (once per process)."""
+    require_moto(MOTO_VERSION, __file__)
+    if getattr(appsync_models.AppSyncBackend, "_sandbox_patched", False):
+        return
+    appsync_models.AppSyncBackend.create_graphql_api = _create_graphql_api  # type: ignore[method-assign]
+    appsync_models.AppSyncBackend._sandbox_patched = True  # type: ignore[attr-defined]
+
+
 def install(sandbox: Sandbox) -> None:
-    if not getattr(appsync_models.AppSyncBackend, "_sandbox_patched", False):
-        appsync_models.AppSyncBackend.create_graphql_api = _create_graphql_api  # type: ignore[method-assign]
-        appsync_models.AppSyncBackend._sandbox_patched = True  # type: ignore[attr-defined]
+    _patch_moto()
     sandbox.handle("appsync", "CreateGraphqlApi")(create_graphql_api)
     sandbox.handle("appsync", "CreateDataSource")(create_data_source)
     sandbox.handle("appsync", "GetDataSource")(get_data_source)

@@ -51,9 +51,12 @@ from moto.cloudformation.parsing import OutputMap, ResourceMap, get_references_f
 from moto.cloudformation.responses import CloudFormationResponse, StackResourceDTO
 from moto.core.responses import ActionResult, EmptyResult
 
+from sandbox.api import ACCOUNT_ID, Sandbox, require_moto
 from sandbox.state import BadControlRequest, Clock
 
-ACCOUNT_ID = "123456789012"
+# The moto release the patches in this file (`_patch_moto`) were written against; checked at
+# sandbox start (sandbox.api.check_moto_versions) and again before patching.
+MOTO_VERSION = "5.2.5"
 DEFAULT_REGION = "us-east-1"
 DEFAULT_PHASE_SECONDS = 20.0
 
@@ -238,7 +241,7 @@ class CloudFormationEmulator:
         tracker.op = None
 
     def _run(self, tracker: Tracker, steps: list[Step], token: str | None) -> None:
-        tracker.op = Operation(Clock.now(), steps, token)
+        tracker.op = Operation(self.clock.now(), steps, token)
         self._advance(tracker)
 
     def _mark(self, tracker: Tracker, marks: list[Mark], when: dt.datetime,
@@ -401,7 +404,7 @@ class CloudFormationEmulator:
         failed = [] if succeeds else [
             r for r in directive.failed_resources if r in existing] or modified or existing[:1]
         self.apply(stack, body, template, inputs, tags)
-        stack.last_updated_time = _naive_utc(Clock.now())
+        stack.last_updated_time = _naive_utc(self.clock.now())
         stack.disable_rollback = disable_rollback
         tracker.added = added
         tracker.modified = modified + [r for r in failed if r not in modified]
@@ -458,7 +461,7 @@ class CloudFormationEmulator:
             started += [(r, "UPDATE_IN_PROGRESS", None) for r in tracker.modified]
             started += [(r, "DELETE_IN_PROGRESS", None) for r in tracker.added]
             steps = [Step(0, started), *self._revert_steps(tracker, self.phase_seconds)]
-        stack.last_updated_time = _naive_utc(Clock.now())
+        stack.last_updated_time = _naive_utc(self.clock.now())
         self._run(tracker, steps, token)
 
     def continue_rollback(self, stack: Stack, skip: list[str], force: bool,
@@ -876,9 +879,13 @@ def _wrap_call_action(original: Callable[[CloudFormationResponse], Any]
 
 
 def _patch_moto() -> None:
+    """Every change this module makes to moto's classes (once per process); the patched
+    actions reach the emulator through the module-global `_emulator` (set by install)."""
+    require_moto(MOTO_VERSION, __file__)
     cls = CloudFormationResponse
     if getattr(cls.call_action, "_sandbox_wrapped", False):
         return  # a second install in the same process keeps the first patch
+    Stack.parameter_list = property(_masked_parameter_list)
     cls.call_action = _wrap_call_action(cls.call_action)  # type: ignore[method-assign]
     cls.create_stack = _wrap_create(cls.create_stack)  # type: ignore[method-assign]
     cls.delete_stack = _wrap_delete(cls.delete_stack)  # type: ignore[method-assign]
@@ -903,9 +910,8 @@ def _masked_parameter_list(stack: Any) -> list[dict[str, Any]]:
             for key, value in stack.resource_map.resolved_parameters.items()]
 
 
-def install(sandbox: Any) -> None:
+def install(sandbox: Sandbox) -> None:
     global _emulator
-    Stack.parameter_list = property(_masked_parameter_list)
     _emulator = CloudFormationEmulator(sandbox.clock)
     _patch_moto()
     sandbox.control("cloudformation")(_emulator.control)

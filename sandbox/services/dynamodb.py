@@ -38,7 +38,6 @@ import functools
 import math
 import re
 import threading
-import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -50,8 +49,12 @@ from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import Table
 
+from sandbox.api import Call, Sandbox, ServiceError, require_moto
 from sandbox.state import BadControlRequest, Clock
 
+# The moto release the patches in this file (`_patch_moto`) were written against; checked at
+# sandbox start (sandbox.api.check_moto_versions) and again before patching.
+MOTO_VERSION = "5.2.5"
 DEFAULT_RESTORE_SECONDS = 60.0
 LATEST_RESTORABLE_LAG = 300.0  # "LatestRestorableDateTime is typically 5 minutes before now"
 DEFAULT_RECOVERY_DAYS = 35
@@ -91,7 +94,7 @@ class Settings:
 
     def recorded_now(self) -> float:
         """Epoch seconds at which a write happening now is recorded (backdate applied)."""
-        return time.time() - self.backdate_seconds
+        return self.clock.time() - self.backdate_seconds
 
     def to_json(self) -> dict[str, Any]:
         return {"restore_seconds": self.restore_seconds,
@@ -360,6 +363,9 @@ def _default_encryption_key(self: Table, account_id: str, region: str) -> str:
 
 
 def _patch_moto() -> None:
+    """Every change this module makes to moto's classes (once per process); the patches share
+    the module-globals SETTINGS, _lock and _local above."""
+    require_moto(MOTO_VERSION, __file__)
     if getattr(Table, "_sandbox_pitr_patched", False):
         return
     Table._get_default_encryption_key = _default_encryption_key
@@ -415,7 +421,7 @@ def _window(table: Table) -> tuple[float, float]:
     Earliest is a whole second so that a client passing it back (botocore may send whole
     seconds) is inside the window; latest only moves forward, so a read value stays valid.
     """
-    now = time.time()
+    now = SETTINGS.clock.time()
     days = table.__dict__.get("_sandbox_pitr_days", DEFAULT_RECOVERY_DAYS)
     earliest = math.floor(max(table._sandbox_pitr_since, now - days * 86400))
     latest = now - SETTINGS.clock.real_seconds(LATEST_RESTORABLE_LAG)
@@ -685,7 +691,7 @@ def restore_to_point_in_time(backend: DynamoDBBackend, params: dict[str, Any]) -
                 items[hash_key][range_key] = item
         target.items = items
         target._sandbox_restore = RestoreInfo(source.table_arn, restore_time,
-                                              Clock.now(), SETTINGS.restore_seconds)
+                                              SETTINGS.clock.now(), SETTINGS.restore_seconds)
         backend.tables[target_name] = target
     return target
 
@@ -775,9 +781,7 @@ def control(method: str, data: Any, query: dict[str, str]) -> tuple[int, Any]:
 # Installation
 # ---------------------------------------------------------------------------
 
-def install(sandbox: Any) -> None:
-    from sandbox.server import Call, ServiceError
-
+def install(sandbox: Sandbox) -> None:
     SETTINGS.clock = sandbox.clock
     _patch_moto()
 

@@ -115,7 +115,7 @@ def bring_to(cf: Any, sandbox: SandboxClient, target: str) -> None:
         arrange(sandbox, "next-update", outcome=outcome, failed_resources=["Param"])
     bad_update(cf)
     if target == "UPDATE_IN_PROGRESS":
-        time.sleep(0.3)  # several emulated phases: it must still be running
+        sandbox.advance(60)  # several emulated phases: it must still be running
         assert status(cf) == "UPDATE_IN_PROGRESS"
         return
     assert settle(cf)[0] == target
@@ -244,16 +244,20 @@ def test_in_progress_duration_follows_time_scale_and_config(cf: Any,
     assert sandbox.control("GET", "cloudformation/config") == {"phase_seconds": 20.0}
     sandbox.set_time_scale(0.05)  # 20 emulated s = 1 real s
     cf.create_stack(StackName=STACK, TemplateBody=TEMPLATE)
-    time.sleep(0.5)
+    sandbox.advance(10)
     assert status(cf) == "CREATE_IN_PROGRESS"
-    time.sleep(0.7)
+    sandbox.advance(14)
     assert status(cf) == "CREATE_COMPLETE"
     sandbox.control("POST", "cloudformation/config", {"phase_seconds": 2})
-    started = time.monotonic()
     bad_update(cf)
-    assert settle(cf)[0] == "UPDATE_COMPLETE"
-    # Two 2-second phases at 0.05 real s per emulated s.
-    assert 0.2 <= time.monotonic() - started < 0.8
+    sandbox.advance(4)
+    assert status(cf) == "UPDATE_COMPLETE"
+    # Two 2-second phases at 0.05 real s per emulated s, as the stack's own events show.
+    events = cf.describe_stack_events(StackName=STACK)["StackEvents"]
+    stack_events = {e["ResourceStatus"]: e["Timestamp"] for e in events
+                    if e["LogicalResourceId"] == STACK}
+    took = (stack_events["UPDATE_COMPLETE"] - stack_events["UPDATE_IN_PROGRESS"]).total_seconds()
+    assert abs(took - 0.2) < 0.002
 
 
 def test_stack_events_record_every_transition_newest_first(cf: Any,
@@ -357,7 +361,7 @@ def test_update_in_progress_ends_by_itself_after_arranged_seconds(
     create(cf)
     arrange(sandbox, "next-update", outcome="UPDATE_IN_PROGRESS", seconds=100)
     bad_update(cf)
-    time.sleep(0.3)  # 60 emulated seconds
+    sandbox.advance(60)
     assert status(cf) == "UPDATE_IN_PROGRESS"
     final, seen = settle(cf)
     assert final == "UPDATE_COMPLETE"

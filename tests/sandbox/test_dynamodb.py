@@ -148,7 +148,7 @@ def test_history_covers_every_write_path_in_real_time(sandbox: SandboxClient, dd
     ddb.execute_statement(Statement="DELETE FROM tbl WHERE pk='e'")
     ddb.execute_statement(Statement="UPDATE tbl SET v='v2' WHERE pk='f'")
     after = utcnow()
-    time.sleep(3.2)  # let the latest restorable time (3 s behind now) pass `after`
+    sandbox.advance(320)  # let the latest restorable time (300 emulated s behind now) pass `after`
 
     restore(ddb, "tbl", "tbl-before", RestoreDateTime=before)
     restore(ddb, "tbl", "tbl-after", RestoreDateTime=after)
@@ -197,10 +197,10 @@ def test_continuous_backups_window_lags_by_scaled_five_minutes(
     # Just enabled: nothing restorable yet but the moment of enabling.
     assert desc["LatestRestorableDateTime"] == desc["EarliestRestorableDateTime"]
 
-    time.sleep(4.2)
+    sandbox.advance(420)
     desc = ddb.describe_continuous_backups(TableName="tbl")["ContinuousBackupsDescription"]
     pitr = desc["PointInTimeRecoveryDescription"]
-    lag = (utcnow() - pitr["LatestRestorableDateTime"]).total_seconds()
+    lag = (sandbox.now() - pitr["LatestRestorableDateTime"]).total_seconds()
     assert 3 <= lag <= 3.5  # 300 s * 0.01
 
     sandbox.set_time_scale(1)
@@ -209,8 +209,8 @@ def test_continuous_backups_window_lags_by_scaled_five_minutes(
     enable_pitr(ddb, "tbl1")
     pitr = ddb.describe_continuous_backups(TableName="tbl1")[
         "ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
-    assert 300 <= (utcnow() - pitr["LatestRestorableDateTime"]).total_seconds() <= 302
-    assert HOUR <= (utcnow() - pitr["EarliestRestorableDateTime"]).total_seconds() <= HOUR + 2
+    assert 300 <= (sandbox.now() - pitr["LatestRestorableDateTime"]).total_seconds() <= 302
+    assert HOUR <= (sandbox.now() - pitr["EarliestRestorableDateTime"]).total_seconds() <= HOUR + 2
 
     # Disabling drops the window; re-enabling starts it again from now.
     backdate(sandbox, 0)
@@ -223,7 +223,7 @@ def test_continuous_backups_window_lags_by_scaled_five_minutes(
         "PointInTimeRecoveryEnabled": True, "RecoveryPeriodInDays": 7})[
         "ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
     assert pitr["RecoveryPeriodInDays"] == 7
-    assert (utcnow() - pitr["EarliestRestorableDateTime"]).total_seconds() <= 1.1
+    assert (sandbox.now() - pitr["EarliestRestorableDateTime"]).total_seconds() <= 1.1
 
 
 def test_continuous_backups_errors(sandbox: SandboxClient, ddb: Any) -> None:
@@ -280,13 +280,14 @@ def test_restore_by_source_arn(sandbox: SandboxClient, ddb: Any) -> None:
 
 
 def test_restored_table_is_creating_then_active(sandbox: SandboxClient, ddb: Any) -> None:
-    sandbox.control("POST", "dynamodb/config", {"restore_seconds": 200})  # 2 s at scale 0.01
+    sandbox.set_time_scale(1)  # emulated time passes only by clock advances below
+    sandbox.control("POST", "dynamodb/config", {"restore_seconds": 200})
     create_table(ddb, "src")
     backdate(sandbox, 60)
     enable_pitr(ddb, "src")
     put(ddb, "src", "a", "v1")
     backdate(sandbox, 0)
-    started = time.monotonic()
+    sandbox.advance(300)  # the latest restorable time (5 min behind now) passes the write
     out = restore(ddb, "src", "dst", UseLatestRestorableTime=True)
     assert out["TableStatus"] == "CREATING"
     assert out["RestoreSummary"]["RestoreInProgress"] is True
@@ -312,8 +313,10 @@ def test_restored_table_is_creating_then_active(sandbox: SandboxClient, ddb: Any
     assert_error("ResourceInUseException", ddb.delete_table, TableName="dst")
     assert_error("ContinuousBackupsUnavailableException", enable_pitr, ddb, "dst")
 
-    table = wait_active(ddb, "dst")
-    assert time.monotonic() - started >= 1.9
+    sandbox.advance(190)
+    assert ddb.describe_table(TableName="dst")["Table"]["TableStatus"] == "CREATING"
+    sandbox.advance(10)
+    table = ddb.describe_table(TableName="dst")["Table"]
     assert table["TableStatus"] == "ACTIVE"
     assert table["RestoreSummary"]["RestoreInProgress"] is False
     assert ddb.get_item(TableName="dst", Key={"pk": {"S": "a"}})["Item"]["v"] == {"S": "v1"}
