@@ -20,7 +20,6 @@ import datetime
 import glob
 import json
 import os
-import re
 
 try:
     from botocore.exceptions import ClientError
@@ -32,6 +31,7 @@ try:
 except ImportError:  # ansible-core requires PyYAML; guard for import sanity only
     yaml = None
 
+from ansible_collections.propie.rollback.plugins.module_utils import rollback_id as rbid
 from ansible_collections.propie.rollback.plugins.module_utils.common import iso
 
 # AWS masks NoEcho parameter values with this in DescribeStacks.
@@ -80,9 +80,10 @@ EXPECTED_SETTLED = {
     "IMPORT_ROLLBACK_IN_PROGRESS": "IMPORT_ROLLBACK_COMPLETE",
 }
 
-# A ClientRequestToken this collection sends: "<rollback id>-<action>". CloudFormation stamps
-# every event of an operation with its token, so a re-run can tell its own work in progress.
-TOKEN_RE = re.compile(r"^(rb-[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6})-(rollback|continue|cancel|template)$")
+# A ClientRequestToken this collection sends: "<rollback id>-<action>" (rollback_id.py).
+TOKEN_RE = rbid.TOKEN_RE
+client_token = rbid.client_token
+token_rollback_id = rbid.token_rollback_id
 
 
 class Decision(object):
@@ -107,16 +108,6 @@ def is_settled(status):
 
 def is_healthy(status):
     return status in HEALTHY_STATUSES
-
-
-def client_token(rollback_id, action):
-    return "%s-%s" % (rollback_id, action)
-
-
-def token_rollback_id(token):
-    """(rollback id, action) of a token this collection sent, or None."""
-    match = TOKEN_RE.match(token or "")
-    return (match.group(1), match.group(2)) if match else None
 
 
 # --------------------------------------------------------------------------------------

@@ -3,16 +3,15 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Shared plumbing for propie.rollback modules that amazon.aws does not already give.
 
-- retries: AWSRetry with the throttling codes that its default list misses;
-- the rollback-id convention that marks every mutating call so a re-run recognises it;
+- retries: AWSRetry with the throttling codes that its default list misses, for single
+  calls and for every page of a paginated one (paginate);
+- the rollback-id names, re-exported from rollback_id.py;
 - a polling wait with a timeout that records progress (for APIs without botocore waiters).
 """
 
 from __future__ import annotations
 
 import datetime
-import os
-import re
 import time
 
 try:
@@ -22,13 +21,20 @@ except ImportError:
     pass  # AnsibleAWSModule reports the missing library
 
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.propie.rollback.plugins.module_utils import rollback_id as rbid
 
-# AWSRetry's default list has "Throttling" but not these (see DESIGN.md).
+# AWSRetry.found() (amazon.aws module_utils/retries.py) already retries RequestLimitExceeded,
+# TooManyRequestsException and Throttling (the query-protocol services, CloudFormation among
+# them), and Unavailable, ServiceUnavailable, InternalFailure, InternalError. It misses these,
+# which botocore itself counts as throttling (botocore/retries/standard.py,
+# ThrottledRetryableChecker._THROTTLED_ERROR_CODES; botocore/data/_retry.json):
+#   ThrottlingException - the JSON-protocol services (Amplify, DynamoDB control plane,
+#     Application Auto Scaling, CloudWatch);
+#   LimitExceededException - in that list (and _retry.json for Kinesis);
+#   ProvisionedThroughputExceededException - DynamoDB data calls (_retry.json "throughput_exceeded").
 THROTTLING_CODES = [
     "ThrottlingException",
-    "TooManyRequestsException",
     "LimitExceededException",
-    "RequestLimitExceeded",
     "ProvisionedThroughputExceededException",
 ]
 
@@ -37,37 +43,32 @@ aws_retry = AWSRetry.jittered_backoff(
     retries=8, delay=1, max_delay=20, catch_extra_error_codes=THROTTLING_CODES
 )
 
-# A rollback id looks like rb-20261130T034501Z-9f2c1a; it is carried in Amplify jobReason,
-# resource tags and incident records so that a re-run can recognise its own work.
-ROLLBACK_ID_RE = re.compile(r"^rb-[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$")
-MARKER_PREFIX = "propie-rollback:"
-_MARKER_RE = re.compile(re.escape(MARKER_PREFIX) + r"(rb-[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6})")
+
+def paginate(client, operation, key=None, retry=None, **params):
+    """Every page of `operation`, each page request retried by `retry` (default aws_retry).
+
+    With `key`, the items of that list in every page, concatenated; without, the pages.
+    Unlike amazon.aws's paginated_query_with_retries, which retries the whole listing from the
+    first page, a throttled page is asked for again with the same token and the pages already
+    read are kept. botocore's PageIterator makes each page request through its `_method`
+    (the client method); that one callable is wrapped, so the paginator's token handling,
+    result keys and PaginationError checks stay botocore's.
+    """
+    retry = aws_retry if retry is None else retry
+    pages = client.get_paginator(operation).paginate(**params)
+    pages._method = retry(pages._method)
+    if key is None:
+        return list(pages)
+    return [item for page in pages for item in page.get(key) or []]
 
 
-def new_rollback_id(now=None):
-    """A fresh rollback id: UTC timestamp plus 24 random bits."""
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
-    return "rb-%s-%s" % (stamp, os.urandom(3).hex())
-
-
-def validate_rollback_id(module, rollback_id):
-    if rollback_id and not ROLLBACK_ID_RE.match(rollback_id):
-        module.fail_json(
-            msg="rollback_id %r is not of the form rb-YYYYMMDDTHHMMSSZ-xxxxxx; "
-            "omit it to let the module make one" % rollback_id
-        )
-
-
-def marker(rollback_id, note=""):
-    """Text to put in a jobReason/description that identifies the rollback."""
-    text = MARKER_PREFIX + rollback_id
-    return "%s %s" % (text, note) if note else text
-
-
-def marked_rollback_id(text):
-    """The rollback id carried by a jobReason/description, or None."""
-    match = _MARKER_RE.search(text or "")
-    return match.group(1) if match else None
+# The rollback-id convention lives in rollback_id.py; these names stay importable from here.
+ROLLBACK_ID_RE = rbid.ROLLBACK_ID_RE
+MARKER_PREFIX = rbid.MARKER_PREFIX
+new_rollback_id = rbid.new_rollback_id
+validate_rollback_id = rbid.validate_rollback_id
+marker = rbid.marker
+marked_rollback_id = rbid.marked_rollback_id
 
 
 def iso(value):
@@ -126,7 +127,9 @@ def wait_for(read, status_of, done, timeout, delay, what, log=None, sleep=time.s
 # ---------------------------------------------------------------------------
 
 # Answers that say AWS did not do the call, so it may simply be repeated.
-_NOT_DONE_CODES = set(THROTTLING_CODES) | {"Throttling", "ThrottledException", "SlowDown"}
+# The throttling codes AWSRetry retries by default plus ours, and two more from botocore's list.
+_NOT_DONE_CODES = set(THROTTLING_CODES) | {
+    "Throttling", "TooManyRequestsException", "RequestLimitExceeded", "ThrottledException", "SlowDown"}
 
 
 def once_client(module, service):

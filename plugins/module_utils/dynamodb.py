@@ -30,10 +30,12 @@ import typing
 try:
     from boto3.dynamodb.types import TypeDeserializer
     from boto3.dynamodb.types import TypeSerializer
+    from botocore.exceptions import BotoCoreError
 except ImportError:
-    pass  # AnsibleAWSModule reports the missing library
+    BotoCoreError = Exception  # AnsibleAWSModule reports the missing library
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+from ansible_collections.propie.rollback.plugins.module_utils import rollback_id as rbid
 from ansible_collections.propie.rollback.plugins.module_utils.common import aws_retry
 
 if typing.TYPE_CHECKING:
@@ -47,7 +49,7 @@ if typing.TYPE_CHECKING:
 TABLE_NAME_MIN = 3
 TABLE_NAME_MAX = 255
 # Tags the restore module puts on every recovery table (tag keys may contain ':' and '-').
-TAG_ROLLBACK_ID = "propie-rollback:rollback-id"
+TAG_ROLLBACK_ID = rbid.TAG_KEY
 TAG_SOURCE = "propie-rollback:source-table"
 TAG_RESTORE_POINT = "propie-rollback:restore-point"
 OWN_TAG_KEYS = (TAG_ROLLBACK_ID, TAG_SOURCE, TAG_RESTORE_POINT)
@@ -59,6 +61,21 @@ MAX_TOTAL_SEGMENTS = 1000000
 
 class RestorePointError(ValueError):
     """A restore point that cannot be used; the message says why and what to do."""
+
+
+class UnprocessedKeysError(BotoCoreError):
+    """BatchGetItem kept returning UnprocessedKeys after every allowed attempt.
+
+    A BotoCoreError, so a module's `except (ClientError, BotoCoreError)` reports it with
+    fail_json_aws like any other AWS failure.
+    """
+
+    fmt = ("BatchGetItem on {table} left {left} key(s) unprocessed after {attempts} attempts: "
+           "the table is throttling reads; retry later or raise its read capacity")
+
+
+# How many BatchGetItem calls batch_get makes for one batch of 100 keys before giving up.
+UNPROCESSED_ATTEMPTS = 8
 
 
 # ---------------------------------------------------------------------------
@@ -327,7 +344,12 @@ def key_names(table: Dict[str, Any]) -> List[str]:
 
 
 def batch_get(client: Any, table: str, keys: List[Dict[str, Any]], consistent: bool) -> List[Dict[str, Any]]:
-    """BatchGetItem for typed keys, 100 at a time, following UnprocessedKeys."""
+    """BatchGetItem for typed keys, 100 at a time, following UnprocessedKeys.
+
+    Unprocessed keys are DynamoDB's throttling signal: they are asked for again after an
+    exponential backoff (0.1 s doubling, at most 5 s), UNPROCESSED_ATTEMPTS times in all per
+    batch; a batch still not read after that raises UnprocessedKeysError.
+    """
     found = []  # type: List[Dict[str, Any]]
     for start in range(0, len(keys), 100):
         request = {table: {"Keys": keys[start:start + 100], "ConsistentRead": consistent}}
@@ -337,8 +359,10 @@ def batch_get(client: Any, table: str, keys: List[Dict[str, Any]], consistent: b
             found.extend(page.get("Responses", {}).get(table, []))
             request = page.get("UnprocessedKeys") or {}
             attempts += 1
+            if request and attempts >= UNPROCESSED_ATTEMPTS:
+                left = len(request.get(table, {}).get("Keys", []))
+                raise UnprocessedKeysError(table=table, left=left, attempts=attempts)
             if request:
-                # Unprocessed keys are DynamoDB's throttling signal: back off before retrying.
                 time.sleep(min(0.05 * 2 ** attempts, 5))
     return found
 

@@ -148,6 +148,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.propie.rollback.plugins.module_utils.common import aws_retry
+from ansible_collections.propie.rollback.plugins.module_utils.common import paginate
 
 if typing.TYPE_CHECKING:
     from typing import Any
@@ -254,8 +255,7 @@ def queue_subscription(module: Any, sns: Any, topic_arn: str, queue_arn: Optiona
     if not queue_arn:
         return None
     try:
-        pages = sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic_arn)
-        subs = [s for page in aws_retry(lambda: list(pages))() for s in page.get("Subscriptions", [])]
+        subs = paginate(sns, "list_subscriptions_by_topic", "Subscriptions", TopicArn=topic_arn)
     except AWS_ERRORS as e:
         module.fail_json_aws(e, msg="Could not list the subscriptions of topic %s" % topic_arn)
     for sub in subs:

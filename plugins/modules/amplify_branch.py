@@ -25,11 +25,6 @@ description:
 author:
   - PropIE platform team (@propie)
 options:
-  app_id:
-    description:
-      - The Amplify app id.
-    type: str
-    required: true
   branch_name:
     description:
       - The branch.
@@ -45,10 +40,6 @@ options:
       - Remove the branch's variables that are not in O(environment_variables).
     type: bool
     default: false
-  rollback_id:
-    description:
-      - A rollback id to report in the result, for the incident record.
-    type: str
 attributes:
   check_mode:
     support: full
@@ -60,6 +51,8 @@ attributes:
       - Shows variable names before and after, with masked values (changed values are
         marked as changed).
 extends_documentation_fragment:
+  - propie.rollback.amplify
+  - propie.rollback.amplify.report_rollback_id
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3

@@ -28,11 +28,6 @@ description:
 author:
   - PropIE platform team (@propie)
 options:
-  app_id:
-    description:
-      - The Amplify app id.
-    type: str
-    required: true
   branch_names:
     description:
       - The branches to read, in the order wanted.
@@ -52,6 +47,7 @@ options:
     type: bool
     default: false
 extends_documentation_fragment:
+  - propie.rollback.amplify
   - propie.rollback.read_only
   - amazon.aws.common.modules
   - amazon.aws.region.modules

@@ -73,11 +73,6 @@ description:
 author:
   - PropIE platform team (@propie)
 options:
-  app_id:
-    description:
-      - The Amplify app id.
-    type: str
-    required: true
   branch_name:
     description:
       - The branch to roll back.
@@ -135,6 +130,7 @@ attributes:
       - V(serving) - the serving build, when the settings it was built with date from, and
         when the branch's settings last changed; before and after the rebuild.
 extends_documentation_fragment:
+  - propie.rollback.amplify
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3

@@ -26,16 +26,6 @@ description:
 author:
   - PropIE platform team (@propie)
 options:
-  app_id:
-    description:
-      - The Amplify app id.
-    type: str
-    required: true
-  domain_name:
-    description:
-      - The custom domain, for example C(prop-ie-app.com).
-    type: str
-    required: true
   sub_domains:
     description:
       - The sub-domains to point, each a prefix and a branch.
@@ -58,10 +48,6 @@ options:
       - Remove sub-domains that are not in O(sub_domains).
     type: bool
     default: false
-  rollback_id:
-    description:
-      - A rollback id to report in the result, for the incident record.
-    type: str
   wait_timeout:
     description:
       - Seconds to wait for the domain to become C(AVAILABLE), before and again after the
@@ -84,6 +70,9 @@ attributes:
     description:
       - Shows the sub-domain to branch mapping before and after.
 extends_documentation_fragment:
+  - propie.rollback.amplify
+  - propie.rollback.amplify.domain
+  - propie.rollback.amplify.report_rollback_id
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3

@@ -19,22 +19,14 @@ description:
 author:
   - PropIE platform team (@propie)
 options:
-  app_id:
-    description:
-      - The Amplify app id.
-    type: str
-    required: true
-  domain_name:
-    description:
-      - The custom domain, for example C(prop-ie-app.com).
-    type: str
-    required: true
   missing_ok:
     description:
       - When the app or the domain does not exist, return RV(exists=false) instead of failing.
     type: bool
     default: false
 extends_documentation_fragment:
+  - propie.rollback.amplify
+  - propie.rollback.amplify.domain
   - propie.rollback.read_only
   - amazon.aws.common.modules
   - amazon.aws.region.modules

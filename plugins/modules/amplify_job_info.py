@@ -19,11 +19,6 @@ description:
 author:
   - PropIE platform team (@propie)
 options:
-  app_id:
-    description:
-      - The Amplify app id.
-    type: str
-    required: true
   branch_name:
     description:
       - The branch whose jobs to list.
@@ -35,6 +30,7 @@ options:
     type: int
     default: 50
 extends_documentation_fragment:
+  - propie.rollback.amplify
   - propie.rollback.read_only
   - amazon.aws.common.modules
   - amazon.aws.region.modules

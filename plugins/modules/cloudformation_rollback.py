@@ -268,6 +268,7 @@ from ansible_collections.propie.rollback.plugins.module_utils import cloudformat
 from ansible_collections.propie.rollback.plugins.module_utils.common import WaitTimeout
 from ansible_collections.propie.rollback.plugins.module_utils.common import aws_retry
 from ansible_collections.propie.rollback.plugins.module_utils.common import new_rollback_id
+from ansible_collections.propie.rollback.plugins.module_utils.common import paginate
 from ansible_collections.propie.rollback.plugins.module_utils.common import validate_rollback_id
 from ansible_collections.propie.rollback.plugins.module_utils.common import wait_for
 
@@ -324,8 +325,7 @@ def _update_stack(client, request: Dict[str, Any]) -> None:
 
 
 def _list_resources(client, stack_name: str) -> Dict[str, Dict[str, Any]]:
-    paginator = client.get_paginator("list_stack_resources")
-    summaries = paginator.paginate(StackName=stack_name).build_full_result().get("StackResourceSummaries", [])
+    summaries = paginate(client, "list_stack_resources", "StackResourceSummaries", StackName=stack_name)
     return dict((res["LogicalResourceId"], res) for res in summaries)
 
 

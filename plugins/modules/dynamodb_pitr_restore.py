@@ -326,6 +326,7 @@ from ansible_collections.propie.rollback.plugins.module_utils.common import aws_
 from ansible_collections.propie.rollback.plugins.module_utils.common import call_once
 from ansible_collections.propie.rollback.plugins.module_utils.common import new_rollback_id
 from ansible_collections.propie.rollback.plugins.module_utils.common import once_client
+from ansible_collections.propie.rollback.plugins.module_utils.common import paginate
 from ansible_collections.propie.rollback.plugins.module_utils.common import validate_rollback_id
 from ansible_collections.propie.rollback.plugins.module_utils.common import wait_for
 from ansible_collections.propie.rollback.plugins.module_utils.dynamodb import table_name_problem
@@ -374,21 +375,18 @@ def get_resource_policy(client: Any, arn: str) -> Optional[str]:
 def scalable_targets(aas: Any, resource_ids: List[str]) -> List[Dict[str, Any]]:
     if not resource_ids:
         return []
-    paginator = aas.get_paginator("describe_scalable_targets")
-    pages = paginator.paginate(ServiceNamespace=SCALING_NAMESPACE, ResourceIds=resource_ids)
-    return [t for page in pages for t in page.get("ScalableTargets", [])]
+    return paginate(aas, "describe_scalable_targets", "ScalableTargets",
+                    ServiceNamespace=SCALING_NAMESPACE, ResourceIds=resource_ids)
 
 
 def scaling_policies(aas: Any, resource_id: str) -> List[Dict[str, Any]]:
-    paginator = aas.get_paginator("describe_scaling_policies")
-    pages = paginator.paginate(ServiceNamespace=SCALING_NAMESPACE, ResourceId=resource_id)
-    return [p for page in pages for p in page.get("ScalingPolicies", [])]
+    return paginate(aas, "describe_scaling_policies", "ScalingPolicies",
+                    ServiceNamespace=SCALING_NAMESPACE, ResourceId=resource_id)
 
 
 def scheduled_actions(aas: Any, resource_id: str) -> List[Dict[str, Any]]:
-    paginator = aas.get_paginator("describe_scheduled_actions")
-    pages = paginator.paginate(ServiceNamespace=SCALING_NAMESPACE, ResourceId=resource_id)
-    return [a for page in pages for a in page.get("ScheduledActions", [])]
+    return paginate(aas, "describe_scheduled_actions", "ScheduledActions",
+                    ServiceNamespace=SCALING_NAMESPACE, ResourceId=resource_id)
 
 
 # ---------------------------------------------------------------------------
@@ -824,14 +822,24 @@ class Restore:
         return self._entry(desired, current, apply, equal)
 
     def _with_backups_available(self, call):
-        # A freshly created table can refuse UpdateContinuousBackups for a short while.
+        """call(), repeated while the table answers ContinuousBackupsUnavailableException.
+
+        A freshly restored table refuses UpdateContinuousBackups until its backups are set up
+        (seconds to minutes). This is not throttling, so it is not in the AWSRetry policy
+        (whose backoff stops at 8 tries, ~1 min): it is a capped wait like the table waits,
+        bounded by wait_timeout and polled every wait_delay, through this module's
+        `time` (tests emulate it); after the cap the last error is raised to the caller.
+        Throttling of each attempt is still retried by aws_retry inside call().
+        """
         deadline = time.monotonic() + self.params["wait_timeout"]
         while True:
             try:
                 return call()
             except is_boto3_error_code("ContinuousBackupsUnavailableException"):
-                if time.monotonic() > deadline:
+                if time.monotonic() + self.params["wait_delay"] > deadline:
                     raise
+                self.module.log("UpdateContinuousBackups: backups not available yet; trying again in %ss"
+                                % self.params["wait_delay"])
                 time.sleep(self.params["wait_delay"])
 
     def _reapply_ttl(self, source, target, result):

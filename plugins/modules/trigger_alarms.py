@@ -99,13 +99,13 @@ except ImportError:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.propie.rollback.plugins.module_utils.common import aws_retry
+from ansible_collections.propie.rollback.plugins.module_utils.common import paginate
 from ansible_collections.propie.rollback.plugins.module_utils import triggers as rules
 
 
 def existing_alarms(client, prefix):
-    paginator = client.get_paginator("describe_alarms")
-    pages = aws_retry(lambda: list(paginator.paginate(AlarmNamePrefix=prefix, AlarmTypes=["MetricAlarm"])))()
-    return dict((a["AlarmName"], a) for page in pages for a in page.get("MetricAlarms", []))
+    alarms = paginate(client, "describe_alarms", "MetricAlarms", AlarmNamePrefix=prefix, AlarmTypes=["MetricAlarm"])
+    return dict((a["AlarmName"], a) for a in alarms)
 
 
 def do(module):
