@@ -32,7 +32,6 @@ from ansible_collections.propie.rollback.plugins.module_utils.common import ROLL
 from ansible_collections.propie.rollback.plugins.module_utils.common import WaitTimeout
 from ansible_collections.propie.rollback.plugins.module_utils.common import call_once
 from ansible_collections.propie.rollback.plugins.module_utils.common import once_client
-from ansible_collections.propie.rollback.plugins.module_utils.common import wait_for
 
 if typing.TYPE_CHECKING:
     from typing import Any
@@ -124,7 +123,7 @@ class LambdaEnv:
         return self.spec["value"]
 
     def write(self, value: str, module: Any) -> None:
-        self._wait(module)  # an update still in progress would refuse ours
+        self.wait_updated(module)  # an update still in progress would refuse ours
         config = self.client.get_function_configuration(FunctionName=self.spec["function_name"], aws_retry=True)
         variables = dict((config.get("Environment") or {}).get("Variables", {}))
         variables[self.spec["variable"]] = value
@@ -136,23 +135,26 @@ class LambdaEnv:
         once = once_client(module, "lambda")
         call_once(lambda: once.update_function_configuration(**kwargs), lambda: self._holds(value),
                   "%s: update" % self.id, log=module.log)
-        self._wait(module)
+        self.wait_updated(module)
 
     def _holds(self, value: str) -> Optional[bool]:
         return True if self.read()["value"] == value else None
 
-    def _wait(self, module: Any) -> None:
-        def done(status: str) -> bool:
+    def wait_updated(self, module: Any) -> None:
+        """botocore's function_updated waiter (GetFunctionConfiguration until LastUpdateStatus is
+        Successful; Failed ends it), every wait_delay seconds within wait_timeout."""
+        delay = max(1, module.params["wait_delay"])
+        attempts = max(1, -(-module.params["wait_timeout"] // delay))
+        try:
+            self.client.get_waiter("function_updated").wait(
+                FunctionName=self.spec["function_name"], WaiterConfig={"Delay": delay, "MaxAttempts": attempts})
+        except botocore.exceptions.WaiterError as e:
+            status = (e.last_response or {}).get("LastUpdateStatus")
             if status == "Failed":
-                raise SwapError("%s: the function's configuration update failed" % self.id)
-            return status != "InProgress"
-
-        def read() -> Dict[str, Any]:
-            return self.client.get_function_configuration(FunctionName=self.spec["function_name"], aws_retry=True)
-
-        wait_for(read,
-                 lambda c: c.get("LastUpdateStatus", "Successful"), done,
-                 module.params["wait_timeout"], module.params["wait_delay"], self.id, log=module.log)
+                raise SwapError("%s: the function's configuration update failed (%s)"
+                                % (self.id, (e.last_response or {}).get("LastUpdateStatusReason") or "no reason given"))
+            raise SwapError("%s: the function's configuration update is still %s after %ds; wait for it, then "
+                            "run again" % (self.id, status or "unknown", module.params["wait_timeout"]))
 
 
 class SsmParameter:

@@ -583,7 +583,7 @@ def _swap_record(tmp_path, **changes):
     ({"env": "production"}, "sandbox", "recovery", "is for env 'production', not 'sandbox'"),
     ({"recovery_table": "{{ 'x' * 3 }}"}, "sandbox", "recovery", "holds template text"),
     ({"targets": "ssm"}, "sandbox", "recovery", "has targets of type str, not a list"),
-    ({}, "sandbox", "someone-elses-table", "someone changed them since the swap"),
+    ({}, "sandbox", "someone-elses-table", "ssm:" + PARAM + " names 'someone-elses-table' (the swap set "),
 ])
 def test_swap_back_refuses_a_foreign_or_stale_record_without_a_change(
         sandbox, run_playbook, tmp_path, changes, env, ssm_value, expect):

@@ -13,6 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".venv" / "collections"))
 
 from ansible_collections.propie.rollback.plugins.module_utils import swap as sw  # noqa: E402
+from tests.unit.fakes import stubbed_clients  # noqa: E402
 
 RID = "rb-20261130T034501Z-9f2c1a"
 
@@ -118,3 +119,36 @@ def test_merge_branches_keeps_each_branch_once_changed_if_any_entry_is():
                {"app_id": "a", "branch_name": "main", "variables_changed": True}]
     assert sw.merge_branches(entries) == [{"app_id": "a", "branch_name": "main", "variables_changed": True},
                                           {"app_id": "a", "branch_name": "dev", "variables_changed": False}]
+
+
+class WaitModule:
+    params = {"wait_timeout": 3, "wait_delay": 1}
+
+
+@pytest.fixture
+def lambda_stub():
+    yield from stubbed_clients(("lambda",))
+
+
+def _config(status, reason=None):
+    out = {"FunctionName": "api", "LastUpdateStatus": status}
+    if reason:
+        out["LastUpdateStatusReason"] = reason
+    return out
+
+
+def test_the_lambda_wait_is_botocores_function_updated_waiter(lambda_stub, monkeypatch):
+    clients, stubs = lambda_stub
+    monkeypatch.setattr("time.sleep", lambda seconds: None)  # the waiter's delay: emulated here
+    handler = sw.LambdaEnv(clients["lambda"], {"type": "lambda_env", "function_name": "api", "variable": "T"})
+    for status in ("InProgress", "InProgress", "Successful"):
+        stubs["lambda"].add_response("get_function_configuration", _config(status), {"FunctionName": "api"})
+    handler.wait_updated(WaitModule())
+    stubs["lambda"].add_response("get_function_configuration", _config("Failed", "KMS key disabled"),
+                                 {"FunctionName": "api"})
+    with pytest.raises(sw.SwapError, match=r"lambda:api:T: the function's configuration update failed \(KMS key disabled\)"):
+        handler.wait_updated(WaitModule())
+    for _attempt in range(3):
+        stubs["lambda"].add_response("get_function_configuration", _config("InProgress"), {"FunctionName": "api"})
+    with pytest.raises(sw.SwapError, match="is still InProgress after 3s; wait for it, then run again"):
+        handler.wait_updated(WaitModule())
