@@ -149,10 +149,14 @@ class LambdaEnv:
             self.client.get_waiter("function_updated").wait(
                 FunctionName=self.spec["function_name"], WaiterConfig={"Delay": delay, "MaxAttempts": attempts})
         except botocore.exceptions.WaiterError as e:
-            status = (e.last_response or {}).get("LastUpdateStatus")
+            response = e.last_response or {}
+            if response.get("Error"):  # a read the waiter could not use (access denied, retries spent)
+                raise SwapError("%s: reading the function's update status failed: %s %s" % (
+                    self.id, response["Error"].get("Code"), response["Error"].get("Message") or ""))
+            status = response.get("LastUpdateStatus")
             if status == "Failed":
                 raise SwapError("%s: the function's configuration update failed (%s)"
-                                % (self.id, (e.last_response or {}).get("LastUpdateStatusReason") or "no reason given"))
+                                % (self.id, response.get("LastUpdateStatusReason") or "no reason given"))
             raise SwapError("%s: the function's configuration update is still %s after %ds; wait for it, then "
                             "run again" % (self.id, status or "unknown", module.params["wait_timeout"]))
 

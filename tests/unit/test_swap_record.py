@@ -152,3 +152,7 @@ def test_the_lambda_wait_is_botocores_function_updated_waiter(lambda_stub, monke
         stubs["lambda"].add_response("get_function_configuration", _config("InProgress"), {"FunctionName": "api"})
     with pytest.raises(sw.SwapError, match="is still InProgress after 3s; wait for it, then run again"):
         handler.wait_updated(WaitModule())
+    stubs["lambda"].add_client_error("get_function_configuration", "AccessDeniedException", "not allowed",
+                                     expected_params={"FunctionName": "api"})
+    with pytest.raises(sw.SwapError, match="reading the function's update status failed: AccessDeniedException not allowed"):
+        handler.wait_updated(WaitModule())
