@@ -13,7 +13,9 @@ Acquiring is ONE conditional UpdateItem that succeeds when there is no item, or 
 has expired (``expires_at < :now``), or it is ours (same incident id: a re-run resumes and
 keeps ``started``), or ``break_lock`` names its incident id. Everything here that decides is
 a pure function of the item and ``now`` (epoch seconds), so it is unit-testable without
-sleeps; the module makes the calls.
+sleeps; the modules make the calls. ``read_item`` is the one read of the item (a consistent
+GetItem), shared by rollback_lock and rollback_lock_info; ``lock_status`` and
+``status_message`` say what a read found (free, expired or held).
 
 The heartbeat half keeps the lease alive while a given process (the ansible-playbook main
 process) lives: a detached grandchild that renews every ttl/3 seconds. Everything it runs is
@@ -44,6 +46,8 @@ try:
 except ImportError:
     pass  # AnsibleAWSModule reports the missing library
 
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+
 if typing.TYPE_CHECKING:
     from typing import Any
     from typing import Callable
@@ -58,6 +62,9 @@ BROKEN = "broken"
 RELEASED = "released"
 ABSENT = "absent"
 HELD = "held"
+# What a read of the lock finds (lock_status); HELD above is the third.
+FREE = "free"
+EXPIRED = "expired"
 
 # Attribute names, always sent as placeholders (some are DynamoDB reserved words).
 NAMES = {
@@ -156,6 +163,25 @@ def is_expired(item: Dict[str, Any], now: float) -> bool:
     if isinstance(expires_at, bool) or not isinstance(expires_at, (int, float)):
         return False
     return expires_at < now
+
+
+def read_item(module: Any, client: Any, table: str, env: str) -> Any:
+    """The lock item of ``env`` (a consistent GetItem, retried by the client's retry policy) as
+    a plain dict, or None; False when the table does not exist. Any other error fails the module."""
+    try:
+        found = client.get_item(TableName=table, Key={"env": {"S": env}}, ConsistentRead=True, aws_retry=True)
+    except is_boto3_error_code("ResourceNotFoundException"):
+        return False
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+        module.fail_json_aws(e, msg="Could not read the lock of env %s from table %s" % (env, table))
+    return from_typed(found.get("Item"))
+
+
+def lock_status(item: Optional[Dict[str, Any]], now: float) -> str:
+    """FREE (no item), EXPIRED (an item whose lease has ended: acquiring takes it over) or HELD."""
+    if item is None:
+        return FREE
+    return EXPIRED if is_expired(item, now) else HELD
 
 
 # ---------------------------------------------------------------------------
@@ -365,6 +391,18 @@ def held_message(env: str, item: Dict[str, Any], now: float, break_lock: Optiona
     else:
         text += "; nothing was changed"
     return "%s. Wait for it to finish, or if that run is dead: -e break_lock=%s" % (text, holder)
+
+
+def status_message(env: str, table: str, item: Any, now: float) -> str:
+    """What a read of the lock found (item as read_item returns it: False for no table)."""
+    if item is False:
+        return "no rollback lock on env %s: the lock table %s does not exist (yet)" % (env, table)
+    status = lock_status(item, now)
+    if status == FREE:
+        return "no rollback lock on env %s" % env
+    if status == EXPIRED:
+        return "the rollback lock on env %s is free: the lease of %s has ended" % (env, describe_holder(item, now))
+    return "the rollback lock on env %s is held by %s" % (env, describe_holder(item, now))
 
 
 def acquire_message(env: str, decision: Decision, previous: Optional[Dict[str, Any]], lock: Dict[str, Any],

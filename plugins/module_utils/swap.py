@@ -10,7 +10,8 @@
   that the swap back restores exactly that; `check_record` refuses a record of another
   environment or table, a corrupt one, or one whose values are template text.
 
-Used by app_config_swap (one-off values) and dynamodb_table_swap (a table's swap and swap back).
+Used by app_config_swap (one-off values), dynamodb_table_swap (a table's swap and swap back) and
+dynamodb_table_swap_info (what a swap back would do, from reads only: plan_swap_back).
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ from ansible_collections.propie.rollback.plugins.module_utils import files
 from ansible_collections.propie.rollback.plugins.module_utils.common import ROLLBACK_ID_RE
 from ansible_collections.propie.rollback.plugins.module_utils.common import WaitTimeout
 from ansible_collections.propie.rollback.plugins.module_utils.common import call_once
+from ansible_collections.propie.rollback.plugins.module_utils.common import iso
 from ansible_collections.propie.rollback.plugins.module_utils.common import once_client
+from ansible_collections.propie.rollback.plugins.module_utils.common import retrying_waiter
 
 if typing.TYPE_CHECKING:
     from typing import Any
@@ -53,6 +56,7 @@ RECORD_VERSION = 1
 # AWS table names: 3-255 of a-z A-Z 0-9 _ - .
 TABLE_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 TEMPLATE_RE = re.compile(r"{{|{%|{#")
+NOTHING_CHANGED = "nothing was changed"
 
 
 class SwapError(Exception):
@@ -142,12 +146,16 @@ class LambdaEnv:
 
     def wait_updated(self, module: Any) -> None:
         """botocore's function_updated waiter (GetFunctionConfiguration until LastUpdateStatus is
-        Successful; Failed ends it), every wait_delay seconds within wait_timeout."""
+        Successful; Failed ends it), every wait_delay seconds within wait_timeout; a poll that is
+        throttled (any code aws_retry retries) is retried by the waiter, not the end of it."""
         delay = max(1, module.params["wait_delay"])
         attempts = max(1, -(-module.params["wait_timeout"] // delay))
         try:
-            self.client.get_waiter("function_updated").wait(
-                FunctionName=self.spec["function_name"], WaiterConfig={"Delay": delay, "MaxAttempts": attempts})
+            waiter = retrying_waiter(self.client, "function_updated", delay, attempts)
+        except ValueError as e:
+            raise SwapError("%s: cannot wait for the function's update: %s" % (self.id, e))
+        try:
+            waiter.wait(FunctionName=self.spec["function_name"])
         except botocore.exceptions.WaiterError as e:
             response = e.last_response or {}
             if response.get("Error"):  # a read the waiter could not use (access denied, retries spent)
@@ -295,8 +303,10 @@ class Targets(object):
         return kind(self._clients[kind.service], spec)
 
 
-def run(module: Any, work: Any) -> None:
-    """Exit with work()'s result (it has `targets`) and a diff of the targets; errors fail the module."""
+def run(module: Any, work: Any, failed: str = "swapping the application's configuration failed",
+        diff: bool = True) -> None:
+    """Exit with work()'s result (it has `targets`) and, with `diff`, a diff of the targets' before
+    and after; errors fail the module (an AWS error with the `failed` text)."""
     try:
         result = work()
     except SwapError as e:
@@ -304,9 +314,10 @@ def run(module: Any, work: Any) -> None:
     except WaitTimeout as e:
         module.fail_json(msg=str(e), progress=e.progress)
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
-        module.fail_json_aws(e, msg="swapping the application's configuration failed")
-    result["diff"] = {"before": dict((r["id"], r["before"]) for r in result["targets"]),
-                      "after": dict((r["id"], r["after"]) for r in result["targets"])}
+        module.fail_json_aws(e, msg=failed)
+    if diff:
+        result["diff"] = {"before": dict((r["id"], r["before"]) for r in result["targets"]),
+                          "after": dict((r["id"], r["after"]) for r in result["targets"])}
     module.exit_json(**result)
 
 
@@ -323,11 +334,21 @@ def merge_branches(entries: Any) -> List[Dict[str, Any]]:
     return list(branches.values())
 
 
+def amplify_branches(handlers: List[Any], changed_ids: List[str]) -> List[Dict[str, Any]]:
+    """The Amplify branches among the handlers' targets, each with whether one of its variables is
+    in `changed_ids` (changed, or would change)."""
+    return merge_branches({"app_id": h.spec["app_id"], "branch_name": h.spec["branch_name"],
+                           "variables_changed": h.id in changed_ids}
+                          for h in handlers if h.spec["type"] == "amplify_branch_env")
+
+
+def show(handler: Any, value: Optional[str], note: str = "") -> Optional[str]:
+    """A target's value as a result may show it: the mask (and the note) when the target is secret."""
+    return MASK + note if handler.masked and value is not None else value
+
+
 def report(handler: Any, current: Dict[str, Any], value: Optional[str], changed: bool) -> Dict[str, Any]:
     """A target's result: before/after (masked where secret), what undoes it, the target itself."""
-    def show(v: Optional[str], note: str = "") -> Optional[str]:
-        return MASK + note if handler.masked and v is not None else v
-
     previous = {}  # type: Dict[str, Any]
     if not handler.masked:
         previous["value"] = current["value"]
@@ -335,7 +356,8 @@ def report(handler: Any, current: Dict[str, Any], value: Optional[str], changed:
         previous["version"] = current["version"]
     return {
         "id": handler.id, "type": handler.spec["type"], "changed": changed, "masked": handler.masked,
-        "before": show(current["value"]), "after": show(value, " (changed)" if changed else ""),
+        "before": show(handler, current["value"]),
+        "after": show(handler, value, " (changed)" if changed else ""),
         "previous": previous,
         "target": {k: handler.spec[k] for k in IDENTIFYING if handler.spec.get(k) is not None},
     }
@@ -444,6 +466,50 @@ def check_record_tables(record: Dict[str, Any], path: str, env: str, env_tables:
             "record says" % (path, entry["id"], source) for entry in record["targets"] if entry["id"] not in listed]
 
 
+def plan_swap_back(module: Any, targets: Targets, path: str) -> Dict[str, Any]:
+    """What a swap back with the record at `path` does, decided from reads only (no write).
+
+    Loads and checks the record (module.params env and env_tables, as check_record and
+    check_record_tables do; their warnings go to module.warn), reads every target it names and
+    resolves the value to put back (an SSM SecureString from its recorded version). A target
+    that holds neither the record's recovery table nor that value raises SwapError naming them
+    all. Returns {record, path (the record's real path), handlers, plans: [(handler, current, value,
+    changed)], skipped: [ids of targets that had no value before the swap]}.
+    """
+    env = module.params["env"]
+    record = load_record(path)
+    check_record(record, path, env)
+    for warning in check_record_tables(record, path, env, module.params["env_tables"]):
+        module.warn(warning)
+    recovery = record["recovery_table"]
+    handlers, skipped = [], []
+    for entry in record["targets"]:
+        previous = entry["previous"]
+        if previous.get("value") is not None:
+            handlers.append(targets.handler(dict(entry["target"], value=previous["value"])))
+        elif previous.get("version") is not None and entry["target"]["type"] == "ssm_parameter":
+            handlers.append(targets.handler(dict(entry["target"], value_from_version=previous["version"])))
+        else:
+            skipped.append(entry["id"])
+    plans, differs = [], []
+    for handler in handlers:
+        current = handler.read()
+        value = handler.desired(current)
+        if current["value"] not in (recovery, value):
+            differs.append("%s names %s (the swap set %s, it held %s before)" % (
+                handler.id, MASK if handler.masked else repr(current["value"]), recovery,
+                MASK if handler.masked else repr(value)))
+        plans.append((handler, current, value, current["value"] != value))
+    if differs:
+        raise SwapError(
+            "swap record %s: a target holds neither the recovery table this record swapped to nor the value it "
+            "held before: %s. A later swap or a person changed it since; if a later swap did, swap back with "
+            "that swap's record first (state directory, dynamodb/*-%s.json), else set the target by hand; %s"
+            % (path, "; ".join(differs), record["source_table"], NOTHING_CHANGED))
+    return {"record": record, "path": os.path.realpath(path), "handlers": handlers, "plans": plans,
+            "skipped": skipped}
+
+
 def write_record(path: str, record: Dict[str, Any]) -> bool:
     """Write the record (0600, in a 0700 directory) unless the file already holds it; True if written."""
     text = json.dumps(record, indent=2, sort_keys=True) + "\n"
@@ -457,4 +523,4 @@ def write_record(path: str, record: Dict[str, Any]) -> bool:
 
 
 def utc_now_text() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return iso(datetime.datetime.now(datetime.timezone.utc))

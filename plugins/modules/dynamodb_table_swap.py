@@ -91,6 +91,8 @@ attributes:
   diff_mode:
     support: full
     description: Each target's value before and after (masked where secret).
+seealso:
+  - module: propie.rollback.dynamodb_table_swap_info
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
@@ -196,7 +198,7 @@ if typing.TYPE_CHECKING:
     from typing import List
     from typing import Tuple
 
-NOTHING_CHANGED = "nothing was changed"
+NOTHING_CHANGED = sw.NOTHING_CHANGED
 
 
 def check_params(params: Dict[str, Any]) -> None:
@@ -218,12 +220,6 @@ def check_params(params: Dict[str, Any]) -> None:
         if sw.target_id(spec) in seen:
             raise sw.SwapError("targets[%d] (%s) is listed twice; %s" % (number, sw.target_id(spec), NOTHING_CHANGED))
         seen.add(sw.target_id(spec))
-
-
-def amplify_branches(handlers: List[Any], changed_ids: List[str]) -> List[Dict[str, Any]]:
-    return sw.merge_branches({"app_id": h.spec["app_id"], "branch_name": h.spec["branch_name"],
-                              "variables_changed": h.id in changed_ids}
-                             for h in handlers if h.spec["type"] == "amplify_branch_env")
 
 
 def apply(module: AnsibleAWSModule, plans: List[Tuple[Any, Dict[str, Any], Any, bool]]) -> List[Dict[str, Any]]:
@@ -283,46 +279,19 @@ def swap(module: AnsibleAWSModule, targets: sw.Targets) -> Dict[str, Any]:
     return dict(changed=bool(written or changed_ids), action="swap", record=os.path.realpath(path),
                 record_written=written, rollback_id=params["rollback_id"], source_table=source,
                 recovery_table=recovery, swap_back_command=record["swap_back_command"], targets=results,
-                amplify_branches=amplify_branches(handlers, changed_ids), skipped=[])
+                amplify_branches=sw.amplify_branches(handlers, changed_ids), skipped=[])
 
 
 def swap_back(module: AnsibleAWSModule, targets: sw.Targets) -> Dict[str, Any]:
-    path = module.params["swap_back"]
-    record = sw.load_record(path)
-    sw.check_record(record, path, module.params["env"])
-    for warning in sw.check_record_tables(record, path, module.params["env"], module.params["env_tables"]):
-        module.warn(warning)
-    recovery = record["recovery_table"]
-    handlers, skipped = [], []
-    for entry in record["targets"]:
-        previous = entry["previous"]
-        if previous.get("value") is not None:
-            handlers.append(targets.handler(dict(entry["target"], value=previous["value"])))
-        elif previous.get("version") is not None and entry["target"]["type"] == "ssm_parameter":
-            handlers.append(targets.handler(dict(entry["target"], value_from_version=previous["version"])))
-        else:
-            skipped.append(entry["id"])
-    plans, differs = [], []
-    for handler in handlers:
-        current = handler.read()
-        value = handler.desired(current)
-        if current["value"] not in (recovery, value):
-            differs.append("%s names %s (the swap set %s, it held %s before)" % (
-                handler.id, sw.MASK if handler.masked else repr(current["value"]), recovery,
-                sw.MASK if handler.masked else repr(value)))
-        plans.append((handler, current, value, current["value"] != value))
-    if differs:
-        raise sw.SwapError(
-            "swap record %s: a target holds neither the recovery table this record swapped to nor the value it "
-            "held before: %s. A later swap or a person changed it since; if a later swap did, swap back with "
-            "that swap's record first (state directory, dynamodb/*-%s.json), else set the target by hand; %s"
-            % (path, "; ".join(differs), record["source_table"], NOTHING_CHANGED))
-    results = apply(module, plans)
+    # Every target is read and checked before the first write (dynamodb_table_swap_info makes the same reads).
+    plan = sw.plan_swap_back(module, targets, module.params["swap_back"])
+    record = plan["record"]
+    results = apply(module, plan["plans"])
     changed_ids = [r["id"] for r in results if r["changed"]]
-    return dict(changed=bool(changed_ids), action="swap_back", record=os.path.realpath(path),
+    return dict(changed=bool(changed_ids), action="swap_back", record=plan["path"],
                 record_written=False, rollback_id=record["rollback_id"], source_table=record["source_table"],
-                recovery_table=recovery, targets=results, amplify_branches=amplify_branches(handlers, changed_ids),
-                skipped=skipped)
+                recovery_table=record["recovery_table"], targets=results,
+                amplify_branches=sw.amplify_branches(plan["handlers"], changed_ids), skipped=plan["skipped"])
 
 
 def do(module: AnsibleAWSModule) -> None:

@@ -117,6 +117,8 @@ notes:
     is taken over like a missing one.
   - The heartbeat renews with plain boto3 (botocore's standard retry mode) using the same
     connection options as the module, so credentials that expire during the run stop it.
+seealso:
+  - module: propie.rollback.rollback_lock_info
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
@@ -309,14 +311,7 @@ class LockRun(object):
     # -- AWS calls ----------------------------------------------------------------
     def get_item(self) -> Any:
         """The item (plain dict) or None; False when the table does not exist."""
-        try:
-            found = self.client.get_item(TableName=self.table, Key={"env": {"S": self.env}}, ConsistentRead=True,
-                                         aws_retry=True)
-        except is_boto3_error_code("ResourceNotFoundException"):
-            return False
-        except (BotoCoreError, ClientError) as e:
-            self.module.fail_json_aws(e, msg="Could not read the lock of env %s from table %s" % (self.env, self.table))
-        return lk.from_typed(found.get("Item"))
+        return lk.read_item(self.module, self.client, self.table, self.env)
 
     def create_table(self) -> None:
         """Create the table (a concurrent creator is fine), wait for it, turn TTL on."""
