@@ -16,6 +16,9 @@ description:
     goes before a blue/green revert.
   - An unknown domain fails with a message that lists the app's domains (C(ListDomainAssociations)),
     an unknown app with one that lists the region's apps, unless O(missing_ok=true).
+  - With O(required_branches) it also checks that those branches exist (C(GetBranch) each),
+    for example the branch a caller is about to point sub-domains at; Amplify refuses to point
+    a sub-domain at a missing branch, so the caller can find out before it changes anything.
 author:
   - PropIE platform team (@propie)
 options:
@@ -24,6 +27,16 @@ options:
       - When the app or the domain does not exist, return RV(exists=false) instead of failing.
     type: bool
     default: false
+  required_branches:
+    description:
+      - Branches of the app that must exist, read with C(GetBranch) after the domain.
+      - A missing one fails the module with a message that names it and lists the app's
+        branches (C(ListBranches)), unless O(missing_ok=true); RV(missing_branches) lists them
+        either way.
+    type: list
+    elements: str
+    default: []
+    version_added: 0.2.0
 extends_documentation_fragment:
   - propie.rollback.amplify
   - propie.rollback.amplify.domain
@@ -43,6 +56,13 @@ EXAMPLES = r"""
 - name: Say it
   ansible.builtin.debug:
     msg: "{{ routing.domain.domain_status }}: {{ routing.domain.mapping }}"
+
+- name: Read the mapping, and fail now if the green branch to point it at does not exist
+  propie.rollback.amplify_domain_info:
+    app_id: d4cebxzd5u3ynb
+    domain_name: prop-ie-app.com
+    required_branches: [green]
+  register: routing
 """
 
 RETURN = r"""
@@ -50,6 +70,15 @@ exists:
   description: Whether the domain association exists (V(false) only with O(missing_ok=true)).
   returned: always
   type: bool
+missing_branches:
+  description:
+    - Those of O(required_branches) that do not exist (the module fails on any unless
+      O(missing_ok=true)).
+  returned: when O(required_branches) is given and the domain exists
+  type: list
+  elements: str
+  sample: []
+  version_added: 0.2.0
 domain_name:
   description: The domain asked about.
   returned: always
@@ -123,6 +152,8 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import amplify_client
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import find_app
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import find_domain
+from ansible_collections.propie.rollback.plugins.module_utils.amplify import get_branch
+from ansible_collections.propie.rollback.plugins.module_utils.amplify import list_branch_names
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import list_domain_names
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import missing_app_message
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import sub_domain_mapping
@@ -134,12 +165,32 @@ def describe_domain(domain):
     return out
 
 
+def missing_branches(module, client, app_id: str, domain_name: str, domain) -> list:
+    """Those of required_branches that do not exist; fails naming them unless missing_ok."""
+    missing = [b for b in module.params["required_branches"] if get_branch(module, client, app_id, b) is None]
+    if missing and not module.params["missing_ok"]:
+        known = list_branch_names(module, client, app_id)
+        module.fail_json(
+            msg="Amplify app %s has no branch %s (its branches: %s); a sub-domain of %s cannot point at a missing branch"
+            % (app_id, ", ".join(repr(b) for b in missing), ", ".join(known) if known else "none", domain_name),
+            app_id=app_id,
+            domain_name=domain_name,
+            missing_branches=missing,
+            branches_of_app=known,
+            domain=describe_domain(domain),
+        )
+    return missing
+
+
 def do(module) -> None:
     app_id, domain_name, missing_ok = module.params["app_id"], module.params["domain_name"], module.params["missing_ok"]
     client = amplify_client(module)
     domain = find_domain(module, client, app_id, domain_name)
     if domain is not None:
-        module.exit_json(changed=False, exists=True, domain_name=domain_name, domain=describe_domain(domain))
+        result = dict(changed=False, exists=True, domain_name=domain_name, domain=describe_domain(domain))
+        if module.params.get("required_branches"):
+            result["missing_branches"] = missing_branches(module, client, app_id, domain_name, domain)
+        module.exit_json(**result)
 
     if find_app(module, client, app_id) is None:
         if missing_ok:
@@ -162,6 +213,7 @@ def main() -> None:
         app_id=dict(type="str", required=True),
         domain_name=dict(type="str", required=True),
         missing_ok=dict(type="bool", default=False),
+        required_branches=dict(type="list", elements="str", default=[]),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     do(module)

@@ -7,10 +7,17 @@ import json
 import threading
 import time
 
+import yaml
+
+from tests.conftest import REPO
+
 APP = "prop-ie-app"
 DOMAIN = "prop-ie-app.com"
 TOPIC = "prop-ie-sandbox-rollback-alerts"
 FAST = {"shift_decision": "", "traffic_shift_gate_interval": 2}
+# GetMetricData calls per gate evaluation: one per distinct window of the env's trigger table.
+WINDOWS = len({t["window"] for t in yaml.safe_load(
+    (REPO / "inventories/group_vars/all/triggers.yml").read_text())["rollback_triggers"]})
 
 
 def _estate(sandbox):
@@ -78,11 +85,14 @@ def test_5xx_spike_during_bake_aborts_and_reverts_at_the_next_gate(sandbox, run_
     _traffic(sandbox, app_id)
 
     def spike_once_the_gate_has_passed():
+        # The sandbox logs a request when it arrives and stamps its status once it has answered.
+        # A gate evaluation makes one GetMetricData per trigger window: once that many have been
+        # answered, the first evaluation has read its (healthy) metrics, and the next one reads
+        # a gate interval later. So the spike lands between the two.
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not any(
-                r["operation"] == "GetMetricData" for r in sandbox.requests()):
-            time.sleep(0.2)
-        time.sleep(0.5)  # the first gate evaluation saw healthy traffic
+        while time.monotonic() < deadline and sum(
+                r["operation"] == "GetMetricData" and bool(r["status"]) for r in sandbox.requests()) < WINDOWS:
+            time.sleep(0.05)  # a real poll: the playbook runs in another process
         _traffic(sandbox, app_id, errors_per_min=150.0, minutes=3)
 
     spiker = threading.Thread(target=spike_once_the_gate_has_passed)
