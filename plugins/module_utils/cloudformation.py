@@ -33,10 +33,13 @@ except ImportError:  # ansible-core requires PyYAML; guard for import sanity onl
 
 from ansible_collections.propie.rollback.plugins.module_utils import rollback_id as rbid
 from ansible_collections.propie.rollback.plugins.module_utils.common import iso
+from ansible_collections.propie.rollback.plugins.module_utils.common import parse_iso
 
 # AWS masks NoEcho parameter values with this in DescribeStacks.
 MASKED_VALUE = "****"
 SNAPSHOT_FORMAT = 1
+# How a snapshot without a readable taken_at sorts: older than any.
+_NO_TIME = datetime.datetime.min.replace(tzinfo=datetime.timezone.utc)
 
 # Which status each recovery API accepts (DESIGN.md, AWS API reference).
 ROLLBACK_STATUSES = ("CREATE_FAILED", "UPDATE_FAILED")
@@ -515,7 +518,12 @@ def load_snapshot_file(path):
 
 
 def snapshot_files(directory):
-    """Snapshot files in a directory, newest first by their taken_at (file name as tie-break)."""
+    """Snapshot files in a directory, newest first by their taken_at (file name as tie-break).
+
+    taken_at is compared as a time, not as text: snapshots taken before results used one format
+    say +00:00 where newer ones say Z, and text order is wrong within one second across the two
+    (and between 03:45:01Z and 03:45:01.5Z). A snapshot without a readable taken_at is oldest.
+    """
     paths = [p for p in glob.glob(os.path.join(directory, "*.json")) if os.path.basename(p) != "latest.json"]
     dated = []
     for path in paths:
@@ -523,7 +531,8 @@ def snapshot_files(directory):
             document = load_snapshot_file(path)
         except SnapshotError:
             continue  # a stray file is not a snapshot
-        dated.append((document.get("taken_at") or "", os.path.basename(path), path, document))
+        taken = parse_iso(document.get("taken_at")) or _NO_TIME
+        dated.append((taken, os.path.basename(path), path, document))
     dated.sort(reverse=True)
     return [(path, document) for _taken, _name, path, document in dated]
 

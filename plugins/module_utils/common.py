@@ -5,18 +5,23 @@
 
 - retries: AWSRetry with the throttling codes that its default list misses, for single
   calls and for every page of a paginated one (paginate);
+- botocore's own waiters whose polls ride out the errors aws_retry retries (retrying_waiter);
 - the rollback-id names, re-exported from rollback_id.py;
+- the one time format of module results (iso, and parse_iso to read it back);
 - a polling wait with a timeout that records progress (for APIs without botocore waiters).
 """
 
 from __future__ import annotations
 
+import copy
 import datetime
 import time
 
 try:
     import botocore.config
     import botocore.exceptions
+    import botocore.session
+    import botocore.waiter
 except ImportError:
     pass  # AnsibleAWSModule reports the missing library
 
@@ -43,6 +48,47 @@ aws_retry = AWSRetry.jittered_backoff(
     retries=8, delay=1, max_delay=20, catch_extra_error_codes=THROTTLING_CODES
 )
 
+# Every error code aws_retry retries: AWSRetry.found()'s own list (amazon.aws
+# module_utils/retries.py) plus THROTTLING_CODES. For retry loops that are not AWSRetry's
+# (the acceptors of retrying_waiter).
+AWS_RETRY_CODES = (
+    "RequestLimitExceeded", "Unavailable", "ServiceUnavailable", "InternalFailure", "InternalError",
+    "TooManyRequestsException", "Throttling",
+) + tuple(THROTTLING_CODES)
+
+
+def retrying_waiter(client, name, delay, max_attempts):
+    """botocore's own waiter `name` (as client.get_waiter takes it, or as the model spells it)
+    for the client's service, polling every `delay` seconds up to `max_attempts` times, with one
+    `retry` acceptor (matcher `error`) more per code in AWS_RETRY_CODES.
+
+    botocore's waiters poll with the bare client method, outside the module's retry policy: a
+    poll answered with an error no acceptor names ends the wait at once ("Unexpected error
+    encountered"), so one throttled read would end a wait that aws_retry would have ridden out.
+    With these acceptors a throttled (or 5xx) poll is one more attempt; any other error (access
+    denied, say) still ends the wait at once, and so does running out of attempts: WaiterError's
+    last_response then holds the error. The success and failure acceptors stay botocore's.
+    Built the way client.get_waiter builds it, through public botocore API only: the waiters-2
+    model from the session's data loader, WaiterModel and create_waiter_with_client.
+    Raises ValueError, naming the waiters there are, when botocore has no such waiter.
+    """
+    service = client.meta.service_model
+    loader = botocore.session.get_session().get_component("data_loader")
+    try:
+        waiters = loader.load_service_model(service.service_name, "waiters-2", service.api_version)["waiters"]
+    except botocore.exceptions.DataNotFoundError:
+        waiters = {}
+    model_name = dict((botocore.xform_name(n), n) for n in waiters).get(name, name)
+    if model_name not in waiters:
+        raise ValueError("botocore %s has no %s waiter for %s (it has: %s)" % (
+            botocore.__version__, name, service.service_name, ", ".join(sorted(waiters)) or "none"))
+    config = copy.deepcopy(waiters[model_name])
+    config["acceptors"] = list(config["acceptors"]) + [
+        {"state": "retry", "matcher": "error", "expected": code} for code in AWS_RETRY_CODES]
+    config.update(delay=delay, maxAttempts=max_attempts)
+    model = botocore.waiter.WaiterModel({"version": 2, "waiters": {model_name: config}})
+    return botocore.waiter.create_waiter_with_client(model_name, model, client)
+
 
 def paginate(client, operation, key=None, retry=None, **params):
     """Every page of `operation`, each page request retried by `retry` (default aws_retry).
@@ -53,13 +99,24 @@ def paginate(client, operation, key=None, retry=None, **params):
     read are kept. botocore's PageIterator makes each page request through its `_method`
     (the client method); that one callable is wrapped, so the paginator's token handling,
     result keys and PaginationError checks stay botocore's.
+
+    `_method` is a private attribute of botocore (1.x has always had it, but nothing promises
+    it). Where a botocore release no longer has it, the whole listing is retried instead, as
+    paginated_query_with_retries does: slower under throttling (pages already read are read
+    again), never wrong, and still botocore's own pagination.
     """
     retry = aws_retry if retry is None else retry
-    pages = client.get_paginator(operation).paginate(**params)
-    pages._method = retry(pages._method)
+    paginator = client.get_paginator(operation)
+    pages = paginator.paginate(**params)
+    method = getattr(pages, "_method", None)
+    if callable(method):
+        pages._method = retry(method)
+        listing = list(pages)
+    else:
+        listing = retry(lambda: list(paginator.paginate(**params)))()
     if key is None:
-        return list(pages)
-    return [item for page in pages for item in page.get(key) or []]
+        return listing
+    return [item for page in listing for item in page.get(key) or []]
 
 
 # The rollback-id convention lives in rollback_id.py; these names stay importable from here.
@@ -72,12 +129,34 @@ marked_rollback_id = rbid.marked_rollback_id
 
 
 def iso(value):
-    """A botocore datetime as UTC ISO 8601 text (other values unchanged)."""
+    """A datetime as the one time format of every module result: UTC ISO 8601 with the RFC 3339
+    'Z' suffix, e.g. 2026-11-30T03:45:01Z or 2026-11-30T03:45:01.123456Z (microseconds when the
+    time has them). A naive datetime is taken as UTC (botocore's are aware); any other value
+    (None, text) is returned unchanged. dynamodb.iso is this one for epoch seconds too.
+    """
     if isinstance(value, datetime.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=datetime.timezone.utc)
-        return value.astimezone(datetime.timezone.utc).isoformat()
+        return value.astimezone(datetime.timezone.utc).replace(tzinfo=None).isoformat() + "Z"
     return value
+
+
+def parse_iso(text):
+    """ISO 8601 text (what iso() writes, or an older result's +00:00 form) as an aware UTC
+    datetime; a time without an offset is UTC. None for anything else. The 'Z' is rewritten
+    because datetime.fromisoformat reads it only from Python 3.11 on."""
+    if not isinstance(text, str):
+        return None
+    text = text.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        value = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.timezone.utc)
+    return value.astimezone(datetime.timezone.utc)
 
 
 class WaitTimeout(Exception):

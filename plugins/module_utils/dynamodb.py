@@ -37,6 +37,7 @@ except ImportError:
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.propie.rollback.plugins.module_utils import rollback_id as rbid
 from ansible_collections.propie.rollback.plugins.module_utils.common import aws_retry
+from ansible_collections.propie.rollback.plugins.module_utils.common import iso as common_iso
 
 if typing.TYPE_CHECKING:
     from typing import Any
@@ -99,8 +100,9 @@ def to_utc(value: Any) -> Optional[datetime.datetime]:
 
 
 def iso(value: Any) -> Optional[str]:
-    value = to_utc(value)
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+    """common.iso (the one result time format, UTC with a 'Z') of a botocore timestamp that may
+    also be epoch seconds; None stays None."""
+    return common_iso(to_utc(value))
 
 
 def stamp(value: datetime.datetime) -> str:

@@ -198,7 +198,7 @@ branch_update_time:
   description: When the branch's settings last changed (GetBranch C(updateTime)), UTC ISO 8601.
   returned: when O(target=serving)
   type: str
-  sample: "2026-11-30T03:52:10.114000+00:00"
+  sample: "2026-11-30T03:52:10.114000Z"
 busy_job:
   description:
     - A job that started before the branch's last change and was running; the module

@@ -227,7 +227,7 @@ events:
   returned: always
   type: list
   elements: dict
-  sample: [{"timestamp": "2026-11-30T03:47:12+00:00", "logical_resource_id": "prop-ie-production-appsync-stack",
+  sample: [{"timestamp": "2026-11-30T03:47:12Z", "logical_resource_id": "prop-ie-production-appsync-stack",
             "resource_type": "AWS::CloudFormation::Stack", "resource_status": "UPDATE_ROLLBACK_COMPLETE",
             "resource_status_reason": null, "client_request_token": "rb-20261130T034501Z-9f2c1a-continue",
             "event_id": "..."}]
@@ -267,6 +267,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 from ansible_collections.propie.rollback.plugins.module_utils import cloudformation as cfn
 from ansible_collections.propie.rollback.plugins.module_utils.common import WaitTimeout
 from ansible_collections.propie.rollback.plugins.module_utils.common import aws_retry
+from ansible_collections.propie.rollback.plugins.module_utils.common import iso
 from ansible_collections.propie.rollback.plugins.module_utils.common import new_rollback_id
 from ansible_collections.propie.rollback.plugins.module_utils.common import paginate
 from ansible_collections.propie.rollback.plugins.module_utils.common import validate_rollback_id
@@ -661,8 +662,8 @@ class Run(object):
 
     def timings(self) -> Dict[str, Any]:
         return {
-            "started": self.started.isoformat(),
-            "finished": _now().isoformat(),
+            "started": iso(self.started),
+            "finished": iso(_now()),
             "duration_seconds": round(time.monotonic() - self.started_mono, 2),
             "wait_seconds": round(self.wait_seconds, 2),
         }

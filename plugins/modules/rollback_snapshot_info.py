@@ -105,7 +105,7 @@ snapshot:
     taken_at:
       description: When the snapshot was taken (UTC, ISO 8601).
       type: str
-      sample: "2026-11-30T03:45:01.123456+00:00"
+      sample: "2026-11-30T03:45:01.123456Z"
     env:
       description: The environment.
       type: str
@@ -233,7 +233,7 @@ def do(module: AnsibleAWSModule) -> None:
     document = {
         "format": cfn.SNAPSHOT_FORMAT,
         "snapshot_id": taken.strftime("%Y%m%dT%H%M%S.%fZ"),
-        "taken_at": taken.isoformat(),
+        "taken_at": cfn.iso(taken),
         "env": params["env"],
         "region": module.region,
         "stacks": {},

@@ -136,7 +136,7 @@ window_end:
   description: End of the evaluation windows of the last evaluation (UTC, ISO-8601).
   returned: always
   type: str
-  sample: "2026-11-30T03:05:00+00:00"
+  sample: "2026-11-30T03:05:00Z"
 api_calls:
   description: Number of GetMetricData calls made (one per distinct window and page).
   returned: always
@@ -154,6 +154,7 @@ except ImportError:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.propie.rollback.plugins.module_utils.common import aws_retry
+from ansible_collections.propie.rollback.plugins.module_utils.common import iso
 from ansible_collections.propie.rollback.plugins.module_utils import triggers as rules
 
 
@@ -228,7 +229,7 @@ def do(module):
         time.sleep(interval)
     progress = "%s: %s" % (decision, "; ".join(reasons) if reasons else "every trigger within its threshold")
     module.exit_json(changed=False, decision=decision, reasons=reasons, triggers=results, progress=progress,
-                     evaluations=evaluations, window_end=end.isoformat(), api_calls=calls)
+                     evaluations=evaluations, window_end=iso(end), api_calls=calls)
 
 
 def main():

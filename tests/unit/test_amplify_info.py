@@ -182,7 +182,7 @@ def test_branch_info_reads_only_what_the_verdict_needs(stubbed):
     assert (blue["health"], blue["health_job_id"], blue["serving_job"]["job_id"], blue["newest_job"]["job_id"]) == ("good", "4", "4", "5")
     assert blue["environment_variables"] == {"DATA_TABLE_NAME": "prop-ie-data"}
     assert "basic_auth_credentials" not in blue and "basicAuthCredentials" not in blue
-    assert blue["update_time"] == T0.isoformat() and blue["jobs_read"] == 3
+    assert blue["update_time"] == "2026-11-30T03:00:00Z" and blue["jobs_read"] == 3
     assert out.result["app"]["exists"] is True and out.result["app"]["name"] == "prop-ie-app"
 
 

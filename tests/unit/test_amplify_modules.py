@@ -310,10 +310,10 @@ def test_serving_rebuild_retries_the_newest_success_with_the_marker_in_job_reaso
     assert isinstance(out, Exit), r
     assert (r["changed"], r["action"], r["target"], r["method"]) == (True, "started", "serving", "StartJob RETRY")
     assert (r["from_job"]["job_id"], r["target_job"]["job_id"], r["job"]["job_id"]) == ("2", "2", "31")
-    assert r["branch_update_time"] == CHANGED.isoformat()
+    assert r["branch_update_time"] == "2026-11-30T03:30:00Z"  # CHANGED
     assert [p["status"] for p in r["progress"]] == ["RUNNING", "SUCCEED"]
-    assert r["diff"]["before"]["built_with_settings_of"] == job(2)["startTime"].isoformat()
-    assert r["diff"]["after"]["built_with_settings_of"] == CHANGED.isoformat()
+    assert r["diff"]["before"]["built_with_settings_of"] == "2026-11-30T03:02:00Z"  # job 2 started
+    assert r["diff"]["after"]["built_with_settings_of"] == "2026-11-30T03:30:00Z"
     # The broken 3 is newer, but 31 rebuilt 2: reading the history, 31 serves job 2's content.
     assert r["job"]["rebuild_of"] == "2"
 

@@ -1,10 +1,14 @@
 # -*- coding: utf-8 -*-
-"""One AWS-call layer: paginate retries each page, throttling codes, UnprocessedKeys cap, rollback ids."""
+"""One AWS-call layer: paginate retries each page, throttling codes, UnprocessedKeys cap, rollback ids,
+waiters that ride out throttling, one time format."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 
 import boto3
+import botocore.paginate
 import pytest
 from botocore.stub import Stubber
 
@@ -75,6 +79,113 @@ def test_paginate_gives_up_after_the_policy_retries(slept):
             common.paginate(cf, "list_stack_resources", "StackResourceSummaries", retry=policy, StackName="s")
         stub.assert_no_pending_responses()
     assert len(slept) == 2
+
+
+class MovedMethodPageIterator(botocore.paginate.PageIterator):
+    """botocore's PageIterator as a release might have it: the client method no longer `_method`."""
+
+    def __init__(self, method, *args, **kwargs):
+        super().__init__(method, *args, **kwargs)
+        self._request = self.__dict__.pop("_method")
+
+    def _make_request(self, current_kwargs):
+        return self._request(**current_kwargs)
+
+
+def test_paginate_without_page_iterator_method_retries_the_whole_listing(slept, monkeypatch):
+    monkeypatch.setattr(botocore.paginate.Paginator, "PAGE_ITERATOR_CLS", MovedMethodPageIterator)
+    cf = client("cloudformation")
+    assert not hasattr(cf.get_paginator("list_stack_resources").paginate(StackName="s"), "_method")
+    with Stubber(cf) as stub:
+        stub.add_response("list_stack_resources", {"StackResourceSummaries": [summary("A")], "NextToken": "t2"},
+                          {"StackName": "s"})
+        stub.add_client_error("list_stack_resources", "ThrottlingException", http_status_code=400,
+                              expected_params={"StackName": "s", "NextToken": "t2"})
+        # the whole listing again, from the first page
+        stub.add_response("list_stack_resources", {"StackResourceSummaries": [summary("A")], "NextToken": "t2"},
+                          {"StackName": "s"})
+        stub.add_response("list_stack_resources", {"StackResourceSummaries": [summary("B")]},
+                          {"StackName": "s", "NextToken": "t2"})
+        items = common.paginate(RetryingBotoClientWrapper(cf, common.aws_retry), "list_stack_resources",
+                                "StackResourceSummaries", StackName="s")
+        stub.assert_no_pending_responses()
+    assert [i["LogicalResourceId"] for i in items] == ["A", "B"]  # the first page once, not twice
+    assert len(slept) == 1
+    with Stubber(cf) as stub:
+        stub.add_client_error("list_stack_resources", "ValidationError", http_status_code=400)
+        with pytest.raises(cf.exceptions.ClientError, match="ValidationError"):
+            common.paginate(cf, "list_stack_resources", StackName="gone")
+    assert len(slept) == 1  # not retried
+
+
+def test_this_botocore_takes_the_page_by_page_path():
+    # test_paginate_retries_the_throttled_page_only covers that path; this says when a botocore
+    # upgrade has moved paginate onto the whole-listing fallback.
+    pages = client("cloudformation").get_paginator("list_stack_resources").paginate(StackName="s")
+    assert callable(getattr(pages, "_method", None))
+
+
+def test_aws_retry_codes_are_what_aws_retry_retries():
+    for code in common.AWS_RETRY_CODES:
+        assert AWSRetry.found(code, catch_extra_error_codes=common.THROTTLING_CODES), code
+    assert set(common.THROTTLING_CODES) <= set(common.AWS_RETRY_CODES)
+    for code in ("AccessDeniedException", "ResourceNotFoundException", "ValidationException"):
+        assert not AWSRetry.found(code, catch_extra_error_codes=common.THROTTLING_CODES)
+        assert code not in common.AWS_RETRY_CODES
+
+
+def test_retrying_waiter_is_botocores_waiter_plus_retry_acceptors():
+    lam = client("lambda")
+    plain = lam.get_waiter("function_updated").config
+    waiter = common.retrying_waiter(lam, "function_updated", 2, 7)
+    assert waiter.name == "FunctionUpdated" and waiter.config.operation == plain.operation
+    assert (waiter.config.delay, waiter.config.max_attempts) == (2, 7)
+    acceptors = [(a.state, a.matcher, a.argument, a.expected) for a in waiter.config.acceptors]
+    assert acceptors[:len(plain.acceptors)] == [(a.state, a.matcher, a.argument, a.expected) for a in plain.acceptors]
+    assert acceptors[len(plain.acceptors):] == [("retry", "error", None, c) for c in common.AWS_RETRY_CODES]
+    assert common.retrying_waiter(lam, "FunctionUpdated", 1, 1).name == "FunctionUpdated"
+    with pytest.raises(ValueError, match="has no function_gone waiter for lambda .it has: FunctionActive, "):
+        common.retrying_waiter(lam, "function_gone", 1, 1)
+    with pytest.raises(ValueError, match="has no stack_gone waiter for amplify .it has: none."):
+        common.retrying_waiter(client("amplify"), "stack_gone", 1, 1)
+
+
+UTC = dt.timezone.utc
+
+
+@pytest.mark.parametrize("value,text", [
+    (dt.datetime(2026, 11, 30, 3, 45, 1, tzinfo=UTC), "2026-11-30T03:45:01Z"),
+    (dt.datetime(2026, 11, 30, 3, 45, 1, 123456, tzinfo=UTC), "2026-11-30T03:45:01.123456Z"),
+    (dt.datetime(2026, 11, 30, 3, 45, 1), "2026-11-30T03:45:01Z"),  # naive: UTC
+    (dt.datetime(2026, 11, 30, 4, 45, 1, tzinfo=dt.timezone(dt.timedelta(hours=1))), "2026-11-30T03:45:01Z"),
+])
+def test_one_time_format(value, text):
+    assert common.iso(value) == text
+    assert ddb.iso(value) == text
+    assert common.parse_iso(text) == (value if value.tzinfo else value.replace(tzinfo=UTC))
+
+
+def test_iso_keeps_other_values_and_dynamodb_takes_epoch_seconds():
+    assert common.iso(None) is None and common.iso("2026-11-30T03:45:01Z") == "2026-11-30T03:45:01Z"
+    assert ddb.iso(None) is None
+    assert ddb.iso(1796010301) == "2026-11-30T03:45:01Z"
+    assert ddb.iso(1796010301.5) == "2026-11-30T03:45:01.500000Z"
+    # an older result's form still reads back; not a time is None
+    assert common.parse_iso("2026-11-30T03:45:01+00:00") == dt.datetime(2026, 11, 30, 3, 45, 1, tzinfo=UTC)
+    assert common.parse_iso("2026-11-30T03:45:01") == dt.datetime(2026, 11, 30, 3, 45, 1, tzinfo=UTC)
+    assert common.parse_iso("yesterday") is None and common.parse_iso(None) is None
+
+
+def test_snapshots_of_both_time_forms_sort_by_time(tmp_path):
+    taken = {"a-old": "2026-11-30T03:45:01.500000+00:00",  # written before the one format
+             "b-new": "2026-11-30T03:45:01Z",
+             "c-new": "2026-11-30T03:45:01.900000Z",
+             "d-old": "2026-11-30T03:45:02+00:00",
+             "e-none": None}
+    for name, when in taken.items():
+        (tmp_path / (name + ".json")).write_text(json.dumps({"format": 1, "taken_at": when, "stacks": {}}))
+    order = [p.rsplit("/", 1)[1][:-5] for p, _doc in cfn.snapshot_files(str(tmp_path))]
+    assert order == ["d-old", "c-new", "a-old", "b-new", "e-none"]
 
 
 def test_throttling_codes_are_only_what_awsretry_misses():

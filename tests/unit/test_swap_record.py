@@ -156,3 +156,57 @@ def test_the_lambda_wait_is_botocores_function_updated_waiter(lambda_stub, monke
                                      expected_params={"FunctionName": "api"})
     with pytest.raises(sw.SwapError, match="reading the function's update status failed: AccessDeniedException not allowed"):
         handler.wait_updated(WaitModule())
+
+
+def _throttled(stub, code, status=429):
+    stub.add_client_error("get_function_configuration", code, "Rate exceeded", http_status_code=status,
+                          expected_params={"FunctionName": "api"})
+
+
+def test_a_throttled_poll_is_retried_by_the_lambda_wait(lambda_stub, monkeypatch):
+    clients, stubs = lambda_stub
+    slept = []
+    monkeypatch.setattr("time.sleep", slept.append)  # the waiter's delay: emulated here
+    handler = sw.LambdaEnv(clients["lambda"], {"type": "lambda_env", "function_name": "api", "variable": "T"})
+    stub = stubs["lambda"]
+    # Lambda throttles with TooManyRequestsException; the others are what aws_retry also retries.
+    stub.add_response("get_function_configuration", _config("InProgress"), {"FunctionName": "api"})
+    _throttled(stub, "TooManyRequestsException")
+    _throttled(stub, "ThrottlingException", 400)
+    stub.add_response("get_function_configuration", _config("Successful"), {"FunctionName": "api"})
+    handler.wait_updated(WaitModule5())
+    stub.assert_no_pending_responses()
+    assert slept == [1, 1, 1]  # one wait_delay after each poll that did not end the wait
+
+    # A throttled poll, then a real error: the error ends the wait at once, named (one queued:
+    # a retry of it would find no answer).
+    _throttled(stub, "TooManyRequestsException")
+    stub.add_client_error("get_function_configuration", "AccessDeniedException", "not allowed",
+                          http_status_code=403, expected_params={"FunctionName": "api"})
+    with pytest.raises(sw.SwapError, match="^lambda:api:T: reading the function's update status failed: "
+                                           "AccessDeniedException not allowed$"):
+        handler.wait_updated(WaitModule5())
+    stub.assert_no_pending_responses()
+
+    # A throttled poll, then Failed: the update's reason.
+    _throttled(stub, "TooManyRequestsException")
+    stub.add_response("get_function_configuration", _config("Failed", "KMS key disabled"), {"FunctionName": "api"})
+    with pytest.raises(sw.SwapError, match=r"the function's configuration update failed \(KMS key disabled\)"):
+        handler.wait_updated(WaitModule5())
+    stub.assert_no_pending_responses()
+
+
+def test_a_lambda_wait_throttled_to_the_end_names_the_throttling(lambda_stub, monkeypatch):
+    clients, stubs = lambda_stub
+    monkeypatch.setattr("time.sleep", lambda seconds: None)
+    handler = sw.LambdaEnv(clients["lambda"], {"type": "lambda_env", "function_name": "api", "variable": "T"})
+    for _attempt in range(3):  # wait_timeout 3 s at wait_delay 1 s: three polls
+        _throttled(stubs["lambda"], "TooManyRequestsException")
+    with pytest.raises(sw.SwapError, match="reading the function's update status failed: "
+                                           "TooManyRequestsException Rate exceeded"):
+        handler.wait_updated(WaitModule())
+    stubs["lambda"].assert_no_pending_responses()
+
+
+class WaitModule5:
+    params = {"wait_timeout": 5, "wait_delay": 1}
