@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import subprocess
@@ -153,6 +155,122 @@ def run_playbook(sandbox: SandboxClient, tmp_path: Path):
     return run
 
 
+class ModuleRun:
+    """The outcome of in-process module runs (run_module, run_task), shaped like a PlaybookRun:
+    rc, stdout (the results as JSON), result(), task_results, failed_tasks, changed_tasks."""
+
+    def __init__(self, results: list[tuple[str, dict]]) -> None:
+        self.task_results: dict[str, list[dict]] = {}
+        self.failed_tasks: list[str] = []
+        for task, result in results:
+            failed = bool(result.get("failed"))
+            self.task_results.setdefault(task, []).append(
+                dict(result, _event="runner_on_failed" if failed else "runner_on_ok"))
+            if failed:
+                self.failed_tasks.append(task)
+        self.rc = 2 if self.failed_tasks else 0
+        self.stdout = json.dumps(dict(results), indent=1, sort_keys=True, default=str)
+
+    def result(self, task: str | None = None) -> dict:
+        """The named task's last result; that of the only task when no name was asked for or given
+        (run_module without task=)."""
+        if task is None or list(self.task_results) == [None]:
+            [task] = list(self.task_results)
+        assert task in self.task_results, f"task {task!r} did not run; {list(self.task_results)} did"
+        return self.task_results[task][-1]
+
+    @property
+    def changed_tasks(self) -> list[str]:
+        return [t for t, rs in self.task_results.items() if any(r.get("changed") for r in rs)]
+
+
+@pytest.fixture
+def run_module(sandbox: SandboxClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Run one of the collection's modules in this process against the sandbox.
+
+    run_module(module, args, check=False, diff=False, task=None) -> ModuleRun
+    The module's real main(): AnsibleAWSModule, its argument spec, its boto3 clients over HTTP;
+    only ansible-playbook is left out (a module-level property does not need its 2-3 s).
+    Arguments go in the way ansible-core's own module tests pass them
+    (ansible.module_utils.testing.patch_module_args). The playbooks' wiring of the same
+    modules is tested by the playbook runs; this is for the module's own behaviour.
+    """
+    import importlib
+    import io
+
+    from ansible.module_utils import _internal as module_internal
+    from ansible.module_utils.common import warnings as module_warnings
+    from ansible.module_utils.testing import patch_module_args
+
+    monkeypatch.setenv("PROPIE_ROLLBACK_STATE_DIR", str(tmp_path / "state"))
+    # Once this process has imported any controller code (another test's filter plugins, say),
+    # module_utils sends warnings to the controller's display instead of the module result;
+    # a module run is on the target's side of that line.
+    monkeypatch.setattr(module_internal, "is_controller", False)
+
+    def run(module: str, args: dict, check: bool = False, diff: bool = False, task: str | None = None) -> ModuleRun:
+        return ModuleRun([(task, result_of(module, args, check, diff))])
+
+    def result_of(module: str, args: dict, check: bool, diff: bool) -> dict:
+        code = importlib.import_module(f"ansible_collections.propie.rollback.plugins.modules.{module}")
+        # What module_defaults gives the playbook tests' plays; the module's own options win.
+        full = {"region": "us-east-1", **args, "_ansible_check_mode": check, "_ansible_diff": diff,
+                "_ansible_tmpdir": str(tmp_path)}
+        # A process-wide list in module_utils: empty it, or one run's warnings show in the next.
+        module_warnings._global_warnings.clear()
+        module_warnings._global_deprecations.clear()
+        out = io.StringIO()
+        with patch_module_args(json.loads(json.dumps(full))), contextlib.redirect_stdout(out), \
+                _OWN_AWS_CALLS.collections_calls():
+            try:
+                code.main()
+            except SystemExit:
+                pass
+        result = json.loads(out.getvalue())
+        # As the controller gives them to a registered result: message texts, not the module's
+        # serialized warning events.
+        for key, messages in (("warnings", module_warnings.get_warning_messages()),
+                              ("deprecations", module_warnings.get_deprecation_messages())):
+            result.pop(key, None)
+            if messages:
+                result[key] = list(messages)
+        return result
+
+    run.result_of = result_of
+    return run
+
+
+@pytest.fixture
+def run_task(run_module):
+    """run_playbook's stand-in for a play of collection module tasks, run in-process.
+
+    run_task(play, check=False, diff=False) -> ModuleRun
+    Takes the YAML text the module tests would hand run_playbook (one play whose tasks call
+    propie.rollback modules with literal arguments) and runs each module with run_module,
+    stopping at the first failure as the play would; a test keeps its play and loses only
+    ansible-playbook's start-up.
+    """
+    import yaml
+
+    prefix = "propie.rollback."
+
+    def run(play: str, check: bool = False, diff: bool = False) -> ModuleRun:
+        [only] = yaml.safe_load(play)
+        results = []
+        for step in only["tasks"]:
+            step = dict(step)
+            name = step.pop("name")
+            step.pop("register", None)
+            [(module, args)] = step.items()
+            assert module.startswith(prefix), f"run_task runs the collection's modules, not {module}"
+            results.append((name, run_module.result_of(module[len(prefix):], args, check, diff)))
+            if results[-1][1].get("failed"):
+                break
+        return ModuleRun(results)
+
+    return run
+
+
 @pytest.fixture
 def run_printed(sandbox: SandboxClient, tmp_path: Path):
     """Run a command the tool printed, as printed, in a shell from `cwd` (default: the checkout).
@@ -220,12 +338,23 @@ class _OwnAwsCalls:
     def emit(self, event_type: str, payload: dict, _source: str) -> None:
         from urllib.parse import urlsplit
 
+        if getattr(self.local, "collection", False):  # a module run in this process (run_module)
+            return
         if event_type == "API_CALL":
             self.local.operation = (payload.get("service"), payload.get("operation"))
         elif event_type == "HTTP_REQUEST" and getattr(self.local, "operation", None):
             netloc = urlsplit(str(payload.get("url", ""))).netloc
             with self.lock:
                 self.counts[(netloc,) + self.local.operation] += 1
+
+    @contextlib.contextmanager
+    def collections_calls(self):
+        """The calls made in this thread meanwhile are the collection's, not the test's own."""
+        self.local.collection = True
+        try:
+            yield
+        finally:
+            self.local.collection = False
 
     def take(self, endpoint: str) -> dict:
         """The calls made to this endpoint since the last take: {(service, operation): count}."""

@@ -1,4 +1,5 @@
-"""amplify_branch through ansible-playbook: merge/purge, idempotency, values never shown."""
+"""amplify_branch: merge/purge, idempotency, values never shown (in a real ansible-playbook run's
+output and events); purge and bad input run the module in-process (run_task)."""
 
 from __future__ import annotations
 
@@ -43,12 +44,12 @@ def test_merge_check_apply_reapply_with_masked_values(sandbox, run_playbook):
         assert sandbox.mutating_since(seq) == []
 
 
-def test_purge_and_throttling(sandbox, run_playbook):
+def test_purge_and_throttling(sandbox, run_task):
     app_id = make_app(sandbox, False, domain=False)
     for op in ("GetBranch", "UpdateBranch"):
         sandbox.add_fault(service="amplify", operation=op, error_code="ThrottlingException",
                           http_status=400, count=2)
-    run = run_playbook(task(TASK, "propie.rollback.amplify_branch", {
+    run = run_task(task(TASK, "propie.rollback.amplify_branch", {
         "app_id": app_id, "branch_name": BLUE, "environment_variables": {"ONLY": "only-value"},
         "purge_environment_variables": True}))
     assert run.rc == 0, run.stdout
@@ -56,10 +57,10 @@ def test_purge_and_throttling(sandbox, run_playbook):
     assert env_vars(sandbox, app_id) == {"ONLY": "only-value"}
 
 
-def test_unknown_branch_fails_without_mutating(sandbox, run_playbook):
+def test_unknown_branch_fails_without_mutating(sandbox, run_task):
     app_id = make_app(sandbox, True, domain=False)
     seq = sandbox.last_seq()
-    run = run_playbook(task(TASK, "propie.rollback.amplify_branch", {
+    run = run_task(task(TASK, "propie.rollback.amplify_branch", {
         "app_id": app_id, "branch_name": "nope", "environment_variables": {"A": "some-value"}}))
     assert run.rc != 0 and "has no branch 'nope'" in run.result(TASK)["msg"]
     assert sandbox.mutating_since(seq) == []

@@ -1,4 +1,7 @@
-"""amplify_domain through ansible-playbook against the sandbox."""
+"""amplify_domain, run in-process against the sandbox (run_task).
+
+Its wiring in playbooks is tested by the role and procedure tests.
+"""
 
 from __future__ import annotations
 
@@ -20,12 +23,12 @@ def switch(app_id: str, **extra) -> str:
 
 
 @pytest.mark.parametrize("repository", [True, False], ids=["repo-app", "manual-app"])
-def test_switch_check_apply_reapply(sandbox, run_playbook, repository):
+def test_switch_check_apply_reapply(sandbox, run_task, repository):
     app_id = make_app(sandbox, repository)
     play = switch(app_id)
 
     seq = sandbox.last_seq()
-    run = run_playbook(play, check=True, diff=True)
+    run = run_task(play, check=True, diff=True)
     assert run.rc == 0, run.stdout
     res = run.result(TASK)
     assert res["changed"] is True and res["verified"] is False
@@ -36,7 +39,7 @@ def test_switch_check_apply_reapply(sandbox, run_playbook, repository):
     assert mapping(sandbox, app_id)[""] == GREEN
 
     seq = sandbox.last_seq()
-    run = run_playbook(play, diff=True)
+    run = run_task(play, diff=True)
     assert run.rc == 0, run.stdout
     res = run.result(TASK)
     assert res["changed"] is True and res["verified"] is True
@@ -50,7 +53,7 @@ def test_switch_check_apply_reapply(sandbox, run_playbook, repository):
 
     for check in (True, False):
         seq = sandbox.last_seq()
-        run = run_playbook(play, check=check, diff=True)
+        run = run_task(play, check=check, diff=True)
         assert run.rc == 0, run.stdout
         res = run.result(TASK)
         assert res["changed"] is False and res["verified"] is True
@@ -58,15 +61,15 @@ def test_switch_check_apply_reapply(sandbox, run_playbook, repository):
         assert sandbox.mutating_since(seq) == []
 
 
-def test_purge_removes_other_sub_domains(sandbox, run_playbook):
+def test_purge_removes_other_sub_domains(sandbox, run_task):
     app_id = make_app(sandbox, True)
-    run = run_playbook(switch(app_id, purge_sub_domains=True))
+    run = run_task(switch(app_id, purge_sub_domains=True))
     assert run.rc == 0, run.stdout
     assert run.result(TASK)["changed_prefixes"] == ["", "beta", "www"]
     assert mapping(sandbox, app_id) == {"": BLUE, "www": BLUE}
 
 
-def test_waits_for_an_updating_domain_before_updating(sandbox, run_playbook):
+def test_waits_for_an_updating_domain_before_updating(sandbox, run_task):
     app_id = make_app(sandbox, True)
     hold = {"app_id": app_id, "domain_name": DOMAIN}
     sandbox.control("POST", "amplify/domain-status", {**hold, "status": "UPDATING"})
@@ -81,7 +84,7 @@ def test_waits_for_an_updating_domain_before_updating(sandbox, run_playbook):
 
     releaser = threading.Thread(target=release, daemon=True)
     releaser.start()
-    run = run_playbook(switch(app_id))
+    run = run_task(switch(app_id))
     releaser.join(timeout=5)
     assert run.rc == 0, run.stdout
     ops = operations(sandbox, seq)
@@ -97,7 +100,7 @@ def test_waits_for_an_updating_domain_before_updating(sandbox, run_playbook):
     ("branch", "has no branch 'blue-old'; a sub-domain cannot point at a missing branch"),
     ("stuck", "timed out after 3s waiting for domain prop-ie-app.com to become AVAILABLE before the update (nothing was changed)"),
 ])
-def test_bad_input_fails_clearly_without_mutating(sandbox, run_playbook, case, needle):
+def test_bad_input_fails_clearly_without_mutating(sandbox, run_task, case, needle):
     app_id = make_app(sandbox, True)
     extra = {"wait_timeout": 3}
     if case == "app":
@@ -110,19 +113,19 @@ def test_bad_input_fails_clearly_without_mutating(sandbox, run_playbook, case, n
         sandbox.control("POST", "amplify/domain-status",
                         {"app_id": app_id, "domain_name": DOMAIN, "status": "UPDATING"})
     seq = sandbox.last_seq()
-    run = run_playbook(switch(app_id, **extra))
+    run = run_task(switch(app_id, **extra))
     assert run.rc != 0 and run.failed_tasks == [TASK]
     assert needle in run.result(TASK)["msg"]
     assert sandbox.mutating_since(seq) == []
 
 
-def test_throttling_is_retried(sandbox, run_playbook):
+def test_throttling_is_retried(sandbox, run_task):
     app_id = make_app(sandbox, True)
     for op in ("GetDomainAssociation", "GetBranch", "UpdateDomainAssociation"):
         sandbox.add_fault(service="amplify", operation=op, error_code="ThrottlingException",
                           http_status=400, count=2)
     seq = sandbox.last_seq()
-    run = run_playbook(switch(app_id))
+    run = run_task(switch(app_id))
     assert run.rc == 0, run.stdout
     assert run.result(TASK)["verified"] is True
     faults = [r["operation"] for r in sandbox.requests(seq) if r["fault"]]

@@ -96,7 +96,10 @@ def status(cfn, name: str = STACK) -> str:
     return cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]
 
 
-def play(task: dict, name: str = "Recover the stack") -> str:
+MODULE, TASK = "cloudformation_rollback", "Recover the stack"
+
+
+def play(task: dict, name: str = TASK) -> str:
     """A one-task playbook; options are JSON (which is YAML)."""
     return (
         "- name: Test\n  hosts: localhost\n  gather_facts: false\n  tasks:\n"
@@ -105,8 +108,9 @@ def play(task: dict, name: str = "Recover the stack") -> str:
     )
 
 
-def recover(**options) -> str:
-    return play({"stack_name": STACK, "wait_delay": 1, "wait_timeout": 120, **options})
+def recover(**options) -> dict:
+    """The module's options for STACK (for run_module, or play() for a playbook run)."""
+    return {"stack_name": STACK, "wait_delay": 1, "wait_timeout": 120, **options}
 
 
 @pytest.fixture
@@ -141,11 +145,11 @@ def mutating_calls(sandbox, seq: int) -> list[str]:
     return [r["operation"] for r in sandbox.mutating_since(seq)]
 
 
-def check_apply_rerun(sandbox, run_playbook, playbook: str, action: str, api: str,
+def check_apply_rerun(sandbox, run_module, options: dict, action: str, api: str,
                       before: str, after: str) -> dict:
     """check mode -> apply -> check mode -> apply, asserting each step; returns the apply result."""
     seq = sandbox.last_seq()
-    run = run_playbook(playbook, check=True, diff=True)
+    run = run_module(MODULE, options, check=True, diff=True)
     assert run.rc == 0, run.stdout
     res = run.result("Recover the stack")
     assert res["changed"] is True
@@ -156,7 +160,7 @@ def check_apply_rerun(sandbox, run_playbook, playbook: str, action: str, api: st
     assert "status: %s" % after in res["diff"]["after"]
 
     seq = sandbox.last_seq()
-    run = run_playbook(playbook, diff=True)
+    run = run_module(MODULE, options, diff=True)
     assert run.rc == 0, run.stdout
     applied = run.result("Recover the stack")
     assert applied["changed"] is True
@@ -173,7 +177,7 @@ def check_apply_rerun(sandbox, run_playbook, playbook: str, action: str, api: st
 
     for check in (True, False):
         seq = sandbox.last_seq()
-        run = run_playbook(playbook, check=check)
+        run = run_module(MODULE, options, check=check)
         assert run.rc == 0, run.stdout
         again = run.result("Recover the stack")
         assert again["changed"] is False, again
@@ -186,16 +190,16 @@ def check_apply_rerun(sandbox, run_playbook, playbook: str, action: str, api: st
 # -- *_COMPLETE + snapshot -> UpdateStack ------------------------------------------------
 
 
-def test_template_strategy_restores_the_snapshot_and_its_outputs(sandbox, cfn, run_playbook, take_snapshot):
+def test_template_strategy_restores_the_snapshot_and_its_outputs(sandbox, cfn, run_module, take_snapshot):
     create(cfn)
     snapshots = take_snapshot()
     update(cfn)  # a bad deploy: new template, new parameter value, new tag
     assert wait_settled(cfn, STACK) == "UPDATE_COMPLETE"
     assert outputs(cfn) == {"Stage": "green", "SchemaRevision": "r2"}
 
-    playbook = recover(snapshot_path=str(snapshots))
+    options = recover(snapshot_path=str(snapshots))
     seq = sandbox.last_seq()
-    run = run_playbook(playbook, check=True, diff=True)
+    run = run_module(MODULE, options, check=True, diff=True)
     res = run.result("Recover the stack")
     assert res["changes"]["template"] is True
     assert res["changes"]["parameters"] == {"Stage": {"before": "green", "after": "blue"},
@@ -207,7 +211,7 @@ def test_template_strategy_restores_the_snapshot_and_its_outputs(sandbox, cfn, r
     assert res["snapshot"]["healthy"] is True
     assert mutating_calls(sandbox, seq) == []
 
-    applied = check_apply_rerun(sandbox, run_playbook, playbook, "template", "UpdateStack",
+    applied = check_apply_rerun(sandbox, run_module, options, "template", "UpdateStack",
                                 "UPDATE_COMPLETE", "UPDATE_COMPLETE")
     assert applied["outputs_before"] == {"Stage": "green", "SchemaRevision": "r2"}
     assert applied["outputs"] == {"Stage": "blue", "SchemaRevision": "r1"}
@@ -217,12 +221,12 @@ def test_template_strategy_restores_the_snapshot_and_its_outputs(sandbox, cfn, r
     assert "resolver-r1" in cfn.get_template(StackName=STACK)["TemplateBody"]
 
 
-def test_stack_already_at_snapshot_is_unchanged(sandbox, cfn, run_playbook, take_snapshot):
+def test_stack_already_at_snapshot_is_unchanged(sandbox, cfn, run_module, take_snapshot):
     create(cfn)
     snapshots = take_snapshot()
     seq = sandbox.last_seq()
     for check in (True, False):
-        run = run_playbook(recover(snapshot_path=str(snapshots)), check=check, diff=True)
+        run = run_module(MODULE, recover(snapshot_path=str(snapshots)), check=check, diff=True)
         assert run.rc == 0, run.stdout
         res = run.result("Recover the stack")
         assert (res["changed"], res["action"], res["final_status"]) == (False, "none", "CREATE_COMPLETE")
@@ -234,29 +238,29 @@ def test_stack_already_at_snapshot_is_unchanged(sandbox, cfn, run_playbook, take
 # -- CREATE_FAILED / UPDATE_FAILED -> RollbackStack --------------------------------------
 
 
-def test_update_failed_is_rolled_back(sandbox, cfn, run_playbook, take_snapshot):
+def test_update_failed_is_rolled_back(sandbox, cfn, run_module, take_snapshot):
     create(cfn)
     snapshots = take_snapshot()
     sandbox.control("POST", "cloudformation/next-update",
                     {"stack_name": STACK, "outcome": "UPDATE_FAILED", "failed_resources": ["Resolver"]})
     update(cfn)
     assert wait_settled(cfn, STACK) == "UPDATE_FAILED"
-    applied = check_apply_rerun(sandbox, run_playbook, recover(snapshot_path=str(snapshots)),
+    applied = check_apply_rerun(sandbox, run_module, recover(snapshot_path=str(snapshots)),
                                 "rollback", "RollbackStack", "UPDATE_FAILED", "UPDATE_ROLLBACK_COMPLETE")
     assert applied["outputs"] == {"Stage": "blue", "SchemaRevision": "r1"}
 
 
-def test_create_failed_is_rolled_back_then_must_be_recreated(sandbox, cfn, run_playbook):
+def test_create_failed_is_rolled_back_then_must_be_recreated(sandbox, cfn, run_module):
     sandbox.control("POST", "cloudformation/next-create", {"stack_name": STACK, "outcome": "CREATE_FAILED"})
     create(cfn)
     assert status(cfn) == "CREATE_FAILED"
     seq = sandbox.last_seq()
-    run = run_playbook(recover(), check=True)
+    run = run_module(MODULE, recover(), check=True)
     res = run.result("Recover the stack")
     assert (res["action"], res["final_status"], res["changed"]) == ("rollback", "ROLLBACK_COMPLETE", True)
     assert mutating_calls(sandbox, seq) == []
 
-    run = run_playbook(recover())
+    run = run_module(MODULE, recover())
     assert run.rc == 0, run.stdout
     res = run.result("Recover the stack")
     assert (res["action"], res["initial_status"], res["final_status"]) == (
@@ -265,7 +269,7 @@ def test_create_failed_is_rolled_back_then_must_be_recreated(sandbox, cfn, run_p
 
     # ROLLBACK_COMPLETE: no API can recover it; the re-run says so and touches nothing.
     seq = sandbox.last_seq()
-    run = run_playbook(recover())
+    run = run_module(MODULE, recover())
     assert run.rc != 0
     res = run.result("Recover the stack")
     assert "ROLLBACK_COMPLETE" in res["msg"] and "Delete the stack and create it again" in res["msg"]
@@ -275,7 +279,7 @@ def test_create_failed_is_rolled_back_then_must_be_recreated(sandbox, cfn, run_p
 # -- UPDATE_ROLLBACK_FAILED -> ContinueUpdateRollback --------------------------------------
 
 
-def test_update_rollback_failed_continues_skipping_the_stuck_resource(sandbox, cfn, run_playbook):
+def test_update_rollback_failed_continues_skipping_the_stuck_resource(sandbox, cfn, run_module):
     create(cfn)
     sandbox.control("POST", "cloudformation/next-update",
                     {"stack_name": STACK, "outcome": "UPDATE_ROLLBACK_FAILED",
@@ -285,7 +289,7 @@ def test_update_rollback_failed_continues_skipping_the_stuck_resource(sandbox, c
 
     # Skipping a resource that did not fail its rollback: refused before any call.
     seq = sandbox.last_seq()
-    run = run_playbook(recover(resources_to_skip=["Api"]))
+    run = run_module(MODULE, recover(resources_to_skip=["Api"]))
     assert run.rc != 0
     res = run.result("Recover the stack")
     assert "only resources in UPDATE_FAILED can be skipped" in res["msg"] and "Resolver" in res["msg"]
@@ -293,7 +297,7 @@ def test_update_rollback_failed_continues_skipping_the_stuck_resource(sandbox, c
 
     # Without skipping, the stuck resource fails again: the error names it and the way out.
     seq = sandbox.last_seq()
-    run = run_playbook(recover())
+    run = run_module(MODULE, recover())
     assert run.rc != 0
     res = run.result("Recover the stack")
     assert res["action"] == "continue" and res["final_status"] == "UPDATE_ROLLBACK_FAILED"
@@ -301,7 +305,7 @@ def test_update_rollback_failed_continues_skipping_the_stuck_resource(sandbox, c
     assert "resources_to_skip" in res["msg"] and "Resolver" in res["msg"]
     assert mutating_calls(sandbox, seq) == ["ContinueUpdateRollback"]
 
-    applied = check_apply_rerun(sandbox, run_playbook, recover(resources_to_skip=["Resolver"]),
+    applied = check_apply_rerun(sandbox, run_module, recover(resources_to_skip=["Resolver"]),
                                 "continue", "ContinueUpdateRollback",
                                 "UPDATE_ROLLBACK_FAILED", "UPDATE_ROLLBACK_COMPLETE")
     assert applied["resources_skipped"] == ["Resolver"]
@@ -313,23 +317,23 @@ def test_update_rollback_failed_continues_skipping_the_stuck_resource(sandbox, c
 # -- UPDATE_IN_PROGRESS -> CancelUpdateStack ------------------------------------------------
 
 
-def test_update_in_progress_is_cancelled(sandbox, cfn, run_playbook):
+def test_update_in_progress_is_cancelled(sandbox, cfn, run_module):
     create(cfn)
     sandbox.control("POST", "cloudformation/next-update", {"stack_name": STACK, "outcome": "UPDATE_IN_PROGRESS"})
     update(cfn)
     wait_status(cfn, STACK, "UPDATE_IN_PROGRESS")
-    applied = check_apply_rerun(sandbox, run_playbook, recover(), "cancel", "CancelUpdateStack",
+    applied = check_apply_rerun(sandbox, run_module, recover(), "cancel", "CancelUpdateStack",
                                 "UPDATE_IN_PROGRESS", "UPDATE_ROLLBACK_COMPLETE")
     assert applied["outputs"] == {"Stage": "blue", "SchemaRevision": "r1"}
 
 
-def test_own_template_restore_in_progress_is_waited_for_not_cancelled(sandbox, cfn, run_playbook):
+def test_own_template_restore_in_progress_is_waited_for_not_cancelled(sandbox, cfn, run_module):
     create(cfn)
     sandbox.control("POST", "cloudformation/next-update", {"stack_name": STACK, "outcome": "UPDATE_IN_PROGRESS"})
     update(cfn, ClientRequestToken=OWN_TOKEN)  # as a killed rollback run left it
     wait_status(cfn, STACK, "UPDATE_IN_PROGRESS")
     seq = sandbox.last_seq()
-    run = run_playbook(recover(wait_timeout=3))
+    run = run_module(MODULE, recover(wait_timeout=3))
     assert run.rc != 0
     res = run.result("Recover the stack")
     assert "timed out" in res["msg"] and "re-run" in res["msg"]
@@ -341,11 +345,11 @@ def test_own_template_restore_in_progress_is_waited_for_not_cancelled(sandbox, c
 # -- *_IN_PROGRESS -> wait, then decide ------------------------------------------------------
 
 
-def test_other_in_progress_status_is_waited_out_then_decided(sandbox, cfn, run_playbook):
+def test_other_in_progress_status_is_waited_out_then_decided(sandbox, cfn, run_module):
     sandbox.control("POST", "cloudformation/next-create",
                     {"stack_name": STACK, "outcome": "CREATE_FAILED", "seconds": 1500})  # 15 s: room for a slow ansible start
     create(cfn, settle=False)
-    run = run_playbook(recover())
+    run = run_module(MODULE, recover())
     assert run.rc == 0, run.stdout
     res = run.result("Recover the stack")
     assert res["initial_status"] == "CREATE_IN_PROGRESS"
@@ -359,41 +363,41 @@ def test_other_in_progress_status_is_waited_out_then_decided(sandbox, cfn, run_p
 # -- forced strategies ----------------------------------------------------------------------
 
 
-def test_forced_strategy_that_the_status_does_not_accept_fails_without_a_call(sandbox, cfn, run_playbook):
+def test_forced_strategy_that_the_status_does_not_accept_fails_without_a_call(sandbox, cfn, run_module):
     create(cfn)
     seq = sandbox.last_seq()
     for strategy, api in (("continue", "ContinueUpdateRollback"), ("cancel", "CancelUpdateStack")):
-        run = run_playbook(recover(strategy=strategy))
+        run = run_module(MODULE, recover(strategy=strategy))
         assert run.rc != 0
         msg = run.result("Recover the stack")["msg"]
         assert api in msg and "CREATE_COMPLETE" in msg
-    run = run_playbook(recover(strategy="template"))
+    run = run_module(MODULE, recover(strategy="template"))
     assert run.rc != 0
     assert "needs a snapshot" in run.result("Recover the stack")["msg"]
     assert mutating_calls(sandbox, seq) == []
 
 
-def test_forced_rollback_on_update_failed(sandbox, cfn, run_playbook):
+def test_forced_rollback_on_update_failed(sandbox, cfn, run_module):
     create(cfn)
     sandbox.control("POST", "cloudformation/next-update", {"stack_name": STACK, "outcome": "UPDATE_FAILED"})
     update(cfn)
     assert wait_settled(cfn, STACK) == "UPDATE_FAILED"
-    check_apply_rerun(sandbox, run_playbook, recover(strategy="rollback"), "rollback", "RollbackStack",
+    check_apply_rerun(sandbox, run_module, recover(strategy="rollback"), "rollback", "RollbackStack",
                       "UPDATE_FAILED", "UPDATE_ROLLBACK_COMPLETE")
 
 
 # -- bad input ------------------------------------------------------------------------------
 
 
-def test_unknown_stack_fails_clearly(sandbox, cfn, run_playbook):
+def test_unknown_stack_fails_clearly(sandbox, cfn, run_module):
     seq = sandbox.last_seq()
-    run = run_playbook(recover(stack_name="no-such-stack"))
+    run = run_module(MODULE, recover(stack_name="no-such-stack"))
     assert run.rc != 0
     assert "no-such-stack does not exist" in run.result("Recover the stack")["msg"]
     assert mutating_calls(sandbox, seq) == []
 
 
-def test_snapshot_of_another_stack_is_refused(sandbox, cfn, run_playbook, take_snapshot):
+def test_snapshot_of_another_stack_is_refused(sandbox, cfn, run_module, take_snapshot):
     create(cfn, name=OTHER)
     create(cfn)
     snapshots = take_snapshot(stacks=(OTHER,))
@@ -408,26 +412,26 @@ def test_snapshot_of_another_stack_is_refused(sandbox, cfn, run_playbook, take_s
         ({"snapshot_path": str(snapshots), "strategy": "template"}, "needs a snapshot"),
     ]
     for options, message in cases:
-        run = run_playbook(recover(**options))
+        run = run_module(MODULE, recover(**options))
         assert run.rc != 0
         assert message in run.result("Recover the stack")["msg"], options
     assert mutating_calls(sandbox, seq) == []
 
 
-def test_status_with_no_safe_action_fails_without_a_call(sandbox, cfn, run_playbook):
+def test_status_with_no_safe_action_fails_without_a_call(sandbox, cfn, run_module):
     sandbox.control("POST", "cloudformation/next-create", {"stack_name": STACK, "outcome": "ROLLBACK_COMPLETE"})
     create(cfn)
     assert status(cfn) == "ROLLBACK_COMPLETE"
     seq = sandbox.last_seq()
     for check in (True, False):
-        run = run_playbook(recover(), check=check)
+        run = run_module(MODULE, recover(), check=check)
         assert run.rc != 0
         msg = run.result("Recover the stack")["msg"]
         assert "ROLLBACK_COMPLETE" in msg and "Delete the stack" in msg and "nothing was changed" in msg
     assert mutating_calls(sandbox, seq) == []
 
 
-def test_bad_options_fail_before_any_call(sandbox, cfn, run_playbook):
+def test_bad_options_fail_before_any_call(sandbox, cfn, run_module):
     create(cfn)
     seq = sandbox.last_seq()
     for options, message in (
@@ -435,7 +439,7 @@ def test_bad_options_fail_before_any_call(sandbox, cfn, run_playbook):
         ({"rollback_id": "yesterday"}, "is not of the form"),
         ({"snapshot_path": "/nonexistent/snap.json"}, "cannot read snapshot"),
     ):
-        run = run_playbook(recover(**options))
+        run = run_module(MODULE, recover(**options))
         assert run.rc != 0
         assert message in run.result("Recover the stack")["msg"]
     assert mutating_calls(sandbox, seq) == []
@@ -444,7 +448,7 @@ def test_bad_options_fail_before_any_call(sandbox, cfn, run_playbook):
 # -- throttling -----------------------------------------------------------------------------
 
 
-def test_throttling_is_retried(sandbox, cfn, run_playbook, take_snapshot):
+def test_throttling_is_retried(sandbox, cfn, run_module, take_snapshot):
     create(cfn)
     snapshots = take_snapshot()
     update(cfn)
@@ -452,7 +456,7 @@ def test_throttling_is_retried(sandbox, cfn, run_playbook, take_snapshot):
     for operation in ("DescribeStacks", "UpdateStack", "DescribeStackEvents"):
         sandbox.add_fault(service="cloudformation", operation=operation,
                           error_code="ThrottlingException", http_status=400, count=2)
-    run = run_playbook(recover(snapshot_path=str(snapshots)))
+    run = run_module(MODULE, recover(snapshot_path=str(snapshots)))
     assert run.rc == 0, run.stdout
     res = run.result("Recover the stack")
     assert (res["action"], res["final_status"]) == ("template", "UPDATE_COMPLETE")
@@ -528,7 +532,7 @@ def test_noecho_parameters_stay_masked_and_are_kept_on_restore(sandbox, cfn, run
                      Parameters=[{"ParameterKey": "Stage", "ParameterValue": "green"},
                                  {"ParameterKey": "ApiKey", "UsePreviousValue": True}])
     wait_settled(cfn, STACK)
-    run = run_playbook(recover(snapshot_path=str(snapshots)), diff=True)
+    run = run_playbook(play(recover(snapshot_path=str(snapshots))), diff=True)
     assert run.rc == 0, run.stdout
     res = run.result("Recover the stack")
     assert res["action"] == "template" and "ApiKey" not in res["changes"]["parameters"]

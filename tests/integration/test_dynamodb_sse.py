@@ -75,10 +75,10 @@ def _sse(sandbox, table: str) -> dict | None:
     return sandbox.boto3_client("dynamodb").describe_table(TableName=table)["Table"].get("SSEDescription")
 
 
-def test_module_keeps_the_source_customer_managed_key(sandbox, run_playbook, keys):
+def test_module_keeps_the_source_customer_managed_key(sandbox, run_task, keys):
     target = f"{SOURCE}-pitr-{RID}"
     seq = sandbox.last_seq()
-    check = run_playbook(_play({}), check=True)
+    check = run_task(_play({}), check=True)
     assert check.rc == 0, check.stdout
     planned = check.result("Restore 0")["sse"]
     assert planned["choice"] == "source" and planned["detail"] == "the source's customer managed KMS key"
@@ -87,7 +87,7 @@ def test_module_keeps_the_source_customer_managed_key(sandbox, run_playbook, key
     assert sandbox.mutating_since(seq) == []
 
     seq = sandbox.last_seq()
-    run = run_playbook(_play({}))
+    run = run_task(_play({}))
     assert run.rc == 0, run.stdout
     res = run.result("Restore 0")
     assert res["status"] == "ACTIVE" and res["target_table"] == target
@@ -99,13 +99,13 @@ def test_module_keeps_the_source_customer_managed_key(sandbox, run_playbook, key
     assert kms_calls == [("DescribeKey", False)]
     assert len(sandbox.boto3_client("dynamodb").scan(TableName=target)["Items"]) == 3
 
-    again = run_playbook(_play({}))  # resumed: nothing sent, the key still compared
+    again = run_task(_play({}))  # resumed: nothing sent, the key still compared
     res = again.result("Restore 0")
     assert again.rc == 0 and res["resumed"] and res["sse"]["override"] is None and res["sse"]["matches"] is True
 
 
-def test_operator_overrides_still_win(sandbox, run_playbook, keys):
-    run = run_playbook(_play(
+def test_operator_overrides_still_win(sandbox, run_task, keys):
+    run = run_task(_play(
         {"target_table": "recovery-managed", "sse_enabled": "true"},
         {"target_table": "recovery-alias", "sse_kms_key_id": "alias/prop-ie-recovery"},
         {"target_table": "recovery-owned", "sse_enabled": "false"},
@@ -123,13 +123,13 @@ def test_operator_overrides_still_win(sandbox, run_playbook, keys):
     assert all(r["matches"] for r in results)
 
 
-def test_aws_managed_and_aws_owned_sources_stay_so(sandbox, run_playbook, keys):
+def test_aws_managed_and_aws_owned_sources_stay_so(sandbox, run_task, keys):
     _make_source(sandbox, "prop-ie-test-managed", {"Enabled": True})
     _make_source(sandbox, "prop-ie-test-owned", None)
     play = _play({}).replace(f"source_table: {SOURCE}", "source_table: prop-ie-test-managed")
     play += _play({}).split("tasks:", 1)[1].replace("Restore 0", "Restore owned").replace(
         f"source_table: {SOURCE}", "source_table: prop-ie-test-owned")
-    run = run_playbook(play)
+    run = run_task(play)
     assert run.rc == 0, run.stdout
     managed, owned = run.result("Restore 0")["sse"], run.result("Restore owned")["sse"]
     assert managed["override"] == {"Enabled": True, "SSEType": "KMS"}  # no key: AWS picks its own
@@ -140,10 +140,10 @@ def test_aws_managed_and_aws_owned_sources_stay_so(sandbox, run_playbook, keys):
     assert _sse(sandbox, f"prop-ie-test-owned-pitr-{RID}") is None
 
 
-def test_recovery_table_under_another_key_is_reported(sandbox, run_playbook, keys):
-    first = run_playbook(_play({"sse_enabled": "true", "wait": "false"}))  # the old default
+def test_recovery_table_under_another_key_is_reported(sandbox, run_task, keys):
+    first = run_task(_play({"sse_enabled": "true", "wait": "false"}))  # the old default
     assert first.rc == 0, first.stdout
-    run = run_playbook(_play({}))  # today's default resumes it: the source's key was asked for
+    run = run_task(_play({}))  # today's default resumes it: the source's key was asked for
     assert run.rc == 0, run.stdout
     res = run.result("Restore 0")
     assert res["resumed"] and res["sse"]["matches"] is False
@@ -180,9 +180,9 @@ def test_role_keeps_the_source_key_by_default_and_takes_an_override(sandbox, run
     assert sandbox.mutating_since(seq) == []
 
 
-def test_bad_target_table_fails_before_any_call(sandbox, run_playbook, keys):
+def test_bad_target_table_fails_before_any_call(sandbox, run_task, keys):
     seq = sandbox.last_seq()
-    run = run_playbook(_play({"target_table": "t" * 300}))
+    run = run_task(_play({"target_table": "t" * 300}))
     assert run.rc != 0
     msg = run.result("Restore 0")["msg"]
     assert msg.startswith("target_table 'tttt") and "(300 characters)" in msg and "3 to 255 characters" in msg

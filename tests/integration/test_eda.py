@@ -42,7 +42,7 @@ def _wait(what: str, probe, log: Path | None = None, deadline: float = DEADLINE,
         value = probe()
         if value:
             return value
-        time.sleep(every)
+        time.sleep(every)  # a poll: the listener is a real process; emulated time is advanced, not waited for
     tail = log.read_text()[-6000:] if log and log.exists() else ""
     pytest.fail(f"gave up waiting for {what} after {deadline}s; listener log tail:\n{tail}")
 

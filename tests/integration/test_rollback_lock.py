@@ -1,5 +1,6 @@
-"""rollback_lock against the sandbox through real ansible-playbook runs: table creation, held locks,
-resume, release, expiry, break_lock, check mode, two concurrent runs, the heartbeat; controller_pid."""
+"""rollback_lock against the sandbox: table creation, held locks, resume, release, expiry, break_lock
+and check mode with the module run in-process (run_task); two concurrent runs, the heartbeat and
+controller_pid through real ansible-playbook runs."""
 
 from __future__ import annotations
 
@@ -51,13 +52,14 @@ def wait_until(predicate, what: str, timeout: float = 30.0) -> None:
         time.sleep(0.05)
 
 
-def acquire(run_playbook, incident_id: str, **args):
-    run = run_playbook(lock_play(incident_id=incident_id, **args))
+def acquire(runner, incident_id: str, **args):
+    """Take the lock with run_task (in-process) or run_playbook (a real ansible-playbook run)."""
+    run = runner(lock_play(incident_id=incident_id, **args))
     return run, run.result("Lock")
 
 
-def test_first_use_creates_the_table_and_acquires(sandbox, run_playbook):
-    run, res = acquire(run_playbook, "INC-1", holder="alice")
+def test_first_use_creates_the_table_and_acquires(sandbox, run_task):
+    run, res = acquire(run_task, "INC-1", holder="alice")
     assert run.rc == 0, run.stdout
     assert res["changed"] and res["acquired"] and res["action"] == "acquired" and res["table_created"]
     assert res["previous"] is None and res["heartbeat"] is None
@@ -80,11 +82,11 @@ def test_first_use_creates_the_table_and_acquires(sandbox, run_playbook):
     assert 900 <= item["expires_at"] - renewed <= 901
 
 
-def test_held_lock_fails_at_once_naming_the_holder(sandbox, run_playbook):
-    acquire(run_playbook, "INC-1", holder="alice", host="ctl-1")
+def test_held_lock_fails_at_once_naming_the_holder(sandbox, run_task):
+    acquire(run_task, "INC-1", holder="alice", host="ctl-1")
     before = stored(sandbox)
     seq = sandbox.last_seq()
-    run, res = acquire(run_playbook, "INC-2", holder="bob")
+    run, res = acquire(run_task, "INC-2", holder="bob")
     assert run.rc != 0 and run.failed_tasks == ["Lock"]
     assert res["action"] == "held" and res["acquired"] is False and res["changed"] is False
     assert res["lock"] == before
@@ -98,44 +100,44 @@ def test_held_lock_fails_at_once_naming_the_holder(sandbox, run_playbook):
     assert stored(sandbox) == before
 
 
-def test_same_incident_resumes_and_keeps_started(sandbox, run_playbook):
-    _run, first = acquire(run_playbook, "INC-1", holder="alice")
-    run, res = acquire(run_playbook, "INC-1", holder="alice (re-run)")
+def test_same_incident_resumes_and_keeps_started(sandbox, run_task):
+    _run, first = acquire(run_task, "INC-1", holder="alice")
+    run, res = acquire(run_task, "INC-1", holder="alice (re-run)")
     assert run.rc == 0, run.stdout
     assert res["action"] == "resumed" and res["changed"] and res["previous"] == first["lock"]
     assert res["lock"]["started"] == first["lock"]["started"] and res["lock"]["version"] == 2
     assert res["lock"]["holder"] == "alice (re-run)" and stored(sandbox) == res["lock"]
 
 
-def test_release_then_another_incident_acquires(sandbox, run_playbook):
-    _run, first = acquire(run_playbook, "INC-1")
-    run = run_playbook(lock_play(incident_id="INC-2", state="absent"))
+def test_release_then_another_incident_acquires(sandbox, run_task):
+    _run, first = acquire(run_task, "INC-1")
+    run = run_task(lock_play(incident_id="INC-2", state="absent"))
     res = run.result("Lock")
     assert run.rc == 0 and res["changed"] is False and res["action"] == "held"
     assert "left it alone" in res["msg"] and any("left it alone" in w for w in res.get("warnings", []))
     assert stored(sandbox) == first["lock"]
-    run = run_playbook(lock_play(incident_id="INC-1", state="absent"), diff=True)
+    run = run_task(lock_play(incident_id="INC-1", state="absent"), diff=True)
     res = run.result("Lock")
     assert res["changed"] and res["action"] == "released" and res["previous"] == first["lock"] and res["lock"] is None
     assert res["diff"] == {"before": first["lock"], "after": {}}
     assert stored(sandbox) is None
     seq = sandbox.last_seq()
-    res = run_playbook(lock_play(incident_id="INC-1", state="absent")).result("Lock")
+    res = run_task(lock_play(incident_id="INC-1", state="absent")).result("Lock")
     assert res["changed"] is False and res["action"] == "absent"
     # no item: the delete's condition fails with no item in the error, and a read confirms it
     assert dynamodb_calls(sandbox, seq) == [("DeleteItem", 400, "ConditionalCheckFailedException"), ("GetItem", 200, None)]
-    run, res = acquire(run_playbook, "INC-2")
+    run, res = acquire(run_task, "INC-2")
     assert run.rc == 0 and res["action"] == "acquired" and res["previous"] is None
 
 
-def test_an_expired_lease_is_taken_over(sandbox, run_playbook):
-    acquire(run_playbook, "INC-0")  # creates the table
+def test_an_expired_lease_is_taken_over(sandbox, run_task):
+    acquire(run_task, "INC-0")  # creates the table
     now = int(time.time())
     dead = {"env": ENV, "incident_id": "INC-OLD", "holder": "carol", "host": "ctl-9", "started": lk.iso_utc(now - 4000),
             "renewed": lk.iso_utc(now - 1000), "expires": lk.iso_utc(now - 100), "expires_at": now - 100, "version": 7}
     sandbox.boto3_client("dynamodb").put_item(TableName=TABLE, Item=lk.to_typed(dead))
     seq = sandbox.last_seq()
-    run, res = acquire(run_playbook, "INC-2")
+    run, res = acquire(run_task, "INC-2")
     assert run.rc == 0, run.stdout
     assert res["action"] == "acquired" and res["previous"] == dead
     assert "previous holder: incident INC-OLD (who: carol, host: ctl-9" in res["msg"] and "expired " in res["msg"]
@@ -146,29 +148,29 @@ def test_an_expired_lease_is_taken_over(sandbox, run_playbook):
     assert [(r["operation"], r["status"]) for r in sandbox.mutating_since(seq)] == [("UpdateItem", 200), ("UpdateItem", 200)]
 
 
-def test_break_lock_needs_the_holders_id(sandbox, run_playbook):
-    _run, first = acquire(run_playbook, "INC-1", holder="alice")
+def test_break_lock_needs_the_holders_id(sandbox, run_task):
+    _run, first = acquire(run_task, "INC-1", holder="alice")
     seq = sandbox.last_seq()
-    run, res = acquire(run_playbook, "INC-2", break_lock="INC-9")
+    run, res = acquire(run_task, "INC-2", break_lock="INC-9")
     assert run.rc != 0 and res["action"] == "held"
     assert "break_lock=INC-9 does not name that holder" in res["msg"] and "-e break_lock=INC-1" in res["msg"]
     assert stored(sandbox) == first["lock"]
     assert sandbox.mutating_since(seq) == []  # refused on the lease it read, before any write
-    run, res = acquire(run_playbook, "INC-2", break_lock="INC-1", holder="bob")
+    run, res = acquire(run_task, "INC-2", break_lock="INC-1", holder="bob")
     assert run.rc == 0, run.stdout
     assert res["action"] == "broken" and res["previous"] == first["lock"]
     assert stored(sandbox) == res["lock"] and res["lock"]["incident_id"] == "INC-2"
     assert res["lock"]["version"] == 2 and res["lock"]["started"] == res["lock"]["renewed"]
     # Deleting a dead run's lock without taking it: the wrong id changes nothing, the right one deletes.
-    run = run_playbook(lock_play(state="absent", break_lock="INC-1"))
+    run = run_task(lock_play(state="absent", break_lock="INC-1"))
     assert run.rc != 0 and "does not name that holder" in run.result("Lock")["msg"]
     assert stored(sandbox) == res["lock"]
-    run = run_playbook(lock_play(state="absent", break_lock="INC-2"))
+    run = run_task(lock_play(state="absent", break_lock="INC-2"))
     assert run.rc == 0 and run.result("Lock")["action"] == "broken" and stored(sandbox) is None
 
 
-def test_check_mode_writes_nothing(sandbox, run_playbook):
-    run = run_playbook(lock_play(incident_id="INC-1"), check=True, diff=True)
+def test_check_mode_writes_nothing(sandbox, run_task):
+    run = run_task(lock_play(incident_id="INC-1"), check=True, diff=True)
     res = run.result("Lock")
     assert run.rc == 0, run.stdout
     assert res["changed"] and res["action"] == "acquired" and res["table_created"] and res["msg"].startswith("check mode")
@@ -176,13 +178,13 @@ def test_check_mode_writes_nothing(sandbox, run_playbook):
     assert sandbox.mutating_since(0) == []
     assert "propie-rollback-locks" not in sandbox.boto3_client("dynamodb").list_tables()["TableNames"]
 
-    _run, first = acquire(run_playbook, "INC-1")
+    _run, first = acquire(run_task, "INC-1")
     seq = sandbox.last_seq()
-    run = run_playbook(lock_play(incident_id="INC-2"), check=True)
+    run = run_task(lock_play(incident_id="INC-2"), check=True)
     assert run.rc != 0 and "held by incident INC-1" in run.result("Lock")["msg"]
-    res = run_playbook(lock_play(incident_id="INC-1"), check=True).result("Lock")
+    res = run_task(lock_play(incident_id="INC-1"), check=True).result("Lock")
     assert res["action"] == "resumed" and res["lock"]["version"] == 2 and res["lock"]["started"] == first["lock"]["started"]
-    res = run_playbook(lock_play(incident_id="INC-1", state="absent"), check=True, diff=True).result("Lock")
+    res = run_task(lock_play(incident_id="INC-1", state="absent"), check=True, diff=True).result("Lock")
     assert res["changed"] and res["action"] == "released" and res["diff"] == {"before": first["lock"], "after": {}}
     assert sandbox.mutating_since(seq) == []
     assert {op for op, _status, _code in dynamodb_calls(sandbox, seq)} == {"GetItem"}

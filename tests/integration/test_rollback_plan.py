@@ -1,15 +1,13 @@
-"""rollback_plan against the seeded PropIE incident, through ansible-playbook.
-
-Inline plays on localhost with the region from module_defaults (the group
-propie.rollback.rollback); the options are the sandbox inventory's values
-(inventories/group_vars/sandbox.yml), passed explicitly.
+"""rollback_plan against the seeded PropIE incident: the module run in-process (run_module:
+its real main(), argument spec and boto3 clients over HTTP), with the sandbox inventory's
+values (inventories/group_vars/sandbox.yml) passed explicitly. playbooks/rollback.yml runs the
+same module through ansible-playbook (tests/integration/test_rollback_playbook.py).
 """
 
 from __future__ import annotations
 
 import copy
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,6 @@ import yaml
 from sandbox.scenarios import propie_incident as incident
 from tests.conftest import REPO
 
-MODULE_DEFAULTS = {"group/propie.rollback.rollback": {"region": "us-east-1"}}
 INCIDENT = "rb-20261130T034501Z-9f2c1a"
 TASK = "Plan the rollback"
 # Measured on the seeded estate: GetApp, GetBranch, GetDomainAssociation, ListJobs, GetJob;
@@ -29,14 +26,6 @@ MAX_CALLS = 11
 
 def inventory_vars() -> dict[str, Any]:
     return yaml.safe_load((REPO / "inventories" / "group_vars" / "sandbox.yml").read_text())
-
-
-def local_inventory(tmp_path: Path) -> str:
-    """An inventory of localhost alone (the repository's inventories are not used)."""
-    path = tmp_path / "localhost.yml"
-    path.write_text("all:\n  hosts:\n    localhost:\n      ansible_connection: local\n"
-                    "      ansible_python_interpreter: \"{{ ansible_playbook_python }}\"\n")
-    return str(path)
 
 
 def options(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
@@ -65,13 +54,6 @@ def ago(minutes: int) -> str:
     return (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def play(args: dict[str, Any]) -> str:
-    body = {"name": "Rollback plan test", "hosts": "localhost", "gather_facts": False,
-            "module_defaults": MODULE_DEFAULTS,
-            "tasks": [{"name": TASK, "propie.rollback.rollback_plan": args, "register": "plan"}]}
-    return "---\n" + json.dumps([body], indent=2) + "\n"
-
-
 @pytest.fixture
 def seeded(sandbox):
     sandbox.set_time_scale(0.01)  # the seed restores this scale when it is done
@@ -80,16 +62,16 @@ def seeded(sandbox):
     return sandbox
 
 
-def plan(run_playbook, tmp_path, args, check=False):
-    run = run_playbook(play(args), check=check, inventory=local_inventory(tmp_path))
+def plan(run_module, args, check=False):
+    run = run_module("rollback_plan", args, check=check, task=TASK)
     return run, run.result(TASK)
 
 
-def test_plans_all_four_components_of_the_seeded_incident_reading_only(seeded, run_playbook, tmp_path):
+def test_plans_all_four_components_of_the_seeded_incident_reading_only(seeded, run_module, tmp_path):
     sandbox = seeded
     args = options(tmp_path)
     seq = sandbox.last_seq()
-    run, out = plan(run_playbook, tmp_path, args)
+    run, out = plan(run_module, args)
     assert run.rc == 0, run.stdout
     requests = sandbox.requests(seq)
     assert [r for r in requests if r["mutating"]] == []
@@ -150,7 +132,7 @@ def test_plans_all_four_components_of_the_seeded_incident_reading_only(seeded, r
     assert out["calls"] == len(requests) <= MAX_CALLS, [r["operation"] for r in requests]
 
     seq = sandbox.last_seq()
-    check_run, check_out = plan(run_playbook, tmp_path, args, check=True)
+    check_run, check_out = plan(run_module, args, check=True)
     assert check_run.rc == 0, check_run.stdout
     assert sandbox.mutating_since(seq) == []
     assert same_plan(check_out) == same_plan(out)
@@ -164,10 +146,10 @@ def same_plan(out: dict[str, Any]) -> dict[str, Any]:
     return kept
 
 
-def test_latest_is_resolved_and_a_recorded_point_wins(seeded, run_playbook, tmp_path):
+def test_latest_is_resolved_and_a_recorded_point_wins(seeded, run_module, tmp_path):
     sandbox = seeded
     seq = sandbox.last_seq()
-    run, out = plan(run_playbook, tmp_path, options(tmp_path, components=["data"], restore_point="latest"))
+    run, out = plan(run_module, options(tmp_path, components=["data"], restore_point="latest"))
     assert run.rc == 0, run.stdout
     [table] = out["components"]["data"]["tables"]
     assert table["requested"] == "latest"
@@ -178,8 +160,8 @@ def test_latest_is_resolved_and_a_recorded_point_wins(seeded, run_playbook, tmp_
     assert list(out["components"]) == ["data"] and out["todo"] == ["data"] and out["traffic_first"] is False
 
     recorded = ago(40)
-    run, out = plan(run_playbook, tmp_path, options(tmp_path, components=["data"], restore_point="latest",
-                                                    recorded_restore_points={incident.TABLE: recorded}))
+    run, out = plan(run_module, options(tmp_path, components=["data"], restore_point="latest",
+                                        recorded_restore_points={incident.TABLE: recorded}))
     assert run.rc == 0, run.stdout
     [table] = out["components"]["data"]["tables"]
     assert (table["requested"], table["restore_point"]) == ("latest", recorded)
@@ -199,12 +181,12 @@ BAD_INPUTS = [
 
 
 @pytest.mark.parametrize("change,named", [(c, n) for _i, c, n in BAD_INPUTS], ids=[i for i, _c, _n in BAD_INPUTS])
-def test_bad_inputs_fail_naming_the_input_and_change_nothing(seeded, run_playbook, tmp_path, change, named):
+def test_bad_inputs_fail_naming_the_input_and_change_nothing(seeded, run_module, tmp_path, change, named):
     sandbox = seeded
     args = options(tmp_path)
     change(args)
     seq = sandbox.last_seq()
-    run, out = plan(run_playbook, tmp_path, args)
+    run, out = plan(run_module, args)
     assert run.rc != 0 and out["_event"] == "runner_on_failed", run.stdout
     assert named in out["msg"] and "nothing was changed" in out["msg"], out["msg"]
     assert sandbox.mutating_since(seq) == []

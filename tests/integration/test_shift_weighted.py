@@ -83,7 +83,7 @@ class GateWatcher(threading.Thread):
                     self.seen.append(state)
                 if self.on_gate:
                     self.on_gate(state)
-            time.sleep(0.05)
+            time.sleep(0.05)  # a real poll of the request log: the playbook runs in another process
 
     def __enter__(self):
         self.start()
@@ -146,7 +146,7 @@ def test_spike_at_50_aborts_weights_back_to_blue_domain_untouched(sandbox, run_p
     spike = _once_at(50, sandbox, app_id, errors_per_min=150.0, minutes=3)
     seq = sandbox.last_seq()
     with GateWatcher(sandbox, app_id, spike) as watcher:
-        run = run_playbook("playbooks/shift.yml", extravars={**FAST, "traffic_shift_bake_seconds": 60})
+        run = run_playbook("playbooks/shift.yml", extravars={**FAST, "traffic_shift_bake_seconds": 10})
     assert spike.done.is_set() and run.rc != 0
     text = " ".join(run.stdout.split())
     assert "Traffic shift ABORTED (gate decided rollback: 5XX error rate" in text
@@ -214,7 +214,7 @@ def test_hold_at_10_then_abort_by_decision_puts_blue_back(sandbox, run_playbook)
 def test_hold_at_50_rerun_keeps_50_and_continue_gates_the_next_step(sandbox, run_playbook):
     app_id, sqs, url = _setup(sandbox)
     with GateWatcher(sandbox, app_id, _once_at(50, sandbox, app_id, latency_ms=4500.0, minutes=3)):
-        held = run_playbook("playbooks/shift.yml", extravars={**FAST, "traffic_shift_bake_seconds": 60})
+        held = run_playbook("playbooks/shift.yml", extravars={**FAST, "traffic_shift_bake_seconds": 10})
     assert held.rc != 0
     assert "Traffic shift HELD at 50% green: gate decided alert (Latency p99" in " ".join(held.stdout.split())
     assert _weights(sandbox) == {"blue": 50, "green": 50}
