@@ -402,6 +402,22 @@ def _collection_aws_operations(request: pytest.FixtureRequest):
                 found["tests"].append(request.node.nodeid)
 
 
+# Files of whole playbook runs that take a minute or more per test, longest first. They are
+# collected first so that xdist's workers start on them and the run does not end with one
+# worker alone on a long test while the others idle (docs/ci.md, "Suite time").
+LONG_FIRST = (
+    "test_fault_matrix.py", "test_shift_weighted.py", "test_rollback_playbook.py", "test_dr_drill.py",
+    "test_awx_configure.py", "test_dynamodb_playbook.py", "test_kill_resume.py", "test_awx_stats.py",
+    "test_incident_playbooks.py", "test_awx_runner.py", "test_dynamodb_rollback.py",
+)
+
+
+def pytest_collection_modifyitems(items: list) -> None:
+    """Put the LONG_FIRST files' tests first, in that order; the rest keep theirs (a stable sort)."""
+    rank = {name: n for n, name in enumerate(LONG_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(LONG_FIRST)))
+
+
 def pytest_sessionfinish() -> None:
     """Write this worker's union of the collection's AWS operations (if it ran sandbox tests)."""
     import datetime

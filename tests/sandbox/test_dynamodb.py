@@ -130,9 +130,10 @@ def test_history_covers_every_write_path_in_real_time(sandbox: SandboxClient, dd
     ddb.batch_write_item(RequestItems={"tbl": [
         {"PutRequest": {"Item": {"pk": {"S": k}, "v": {"S": "v1"}}}} for k in "abcdef"]})
     ddb.execute_statement(Statement="UPDATE tbl SET v='v1p' WHERE pk='f'")
-    time.sleep(0.05)
-    before = utcnow()
-    time.sleep(0.05)
+    # Emulated time moves between the two batches, so `before` falls strictly between them.
+    sandbox.advance(1)
+    before = sandbox.now()
+    sandbox.advance(1)
     ddb.batch_write_item(RequestItems={"tbl": [
         {"DeleteRequest": {"Key": {"pk": {"S": "a"}}}},
         {"PutRequest": {"Item": {"pk": {"S": "b"}, "v": {"S": "v2"}}}}]})
@@ -147,7 +148,7 @@ def test_history_covers_every_write_path_in_real_time(sandbox: SandboxClient, dd
                     ExpressionAttributeValues={":v": {"S": "v1"}})  # upsert of a new item
     ddb.execute_statement(Statement="DELETE FROM tbl WHERE pk='e'")
     ddb.execute_statement(Statement="UPDATE tbl SET v='v2' WHERE pk='f'")
-    after = utcnow()
+    after = sandbox.now()
     sandbox.advance(320)  # let the latest restorable time (300 emulated s behind now) pass `after`
 
     restore(ddb, "tbl", "tbl-before", RestoreDateTime=before)
