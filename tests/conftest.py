@@ -36,7 +36,7 @@ def start_sandbox(time_scale: float | None = None) -> tuple[subprocess.Popen, Sa
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
             raise RuntimeError(f"sandbox did not start: {log_path.read_text()}")
-        time.sleep(0.02)
+        time.sleep(0.02)  # a real poll: the server process writes its port once it listens
     client = SandboxClient(f"http://127.0.0.1:{port_file.read_text()}")
     client.log_path = log_path
     return proc, client

@@ -72,6 +72,16 @@ START_BOOKKEEPING_SECONDS = 1.0
 _REBUILD_NOTE_RE = re.compile(r"rebuild of job ([0-9A-Za-z-]+)")
 
 
+def change_result(module, diff_before, diff_after, **result) -> Dict[str, Any]:
+    """A changing module's result: the fields given, the rollback id it only reports (doc
+    fragment propie.rollback.amplify.report_rollback_id) and, in diff mode, the diff."""
+    if module.params.get("rollback_id"):
+        result["rollback_id"] = module.params["rollback_id"]
+    if module._diff:
+        result["diff"] = dict(before=diff_before, after=diff_after)
+    return result
+
+
 def amplify_client(module):
     return module.client("amplify", retry_decorator=aws_retry)
 

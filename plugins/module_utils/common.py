@@ -168,6 +168,16 @@ class WaitTimeout(Exception):
         self.last = last
 
 
+def wait_options(timeout, delay, with_wait=True):
+    """The argument spec of a module's wait options: C(wait) (unless not `with_wait`),
+    C(wait_timeout) and C(wait_delay) with the module's defaults. Each module documents them
+    itself, since what is waited for differs."""
+    spec = dict(wait_timeout=dict(type="int", default=timeout), wait_delay=dict(type="int", default=delay))
+    if with_wait:
+        spec["wait"] = dict(type="bool", default=True)
+    return spec
+
+
 def wait_for(read, status_of, done, timeout, delay, what, log=None, sleep=time.sleep):
     """Poll `read()` until `done(status)` is true; return (last_value, progress).
 

@@ -35,6 +35,7 @@ from ansible_collections.propie.rollback.plugins.module_utils.common import call
 from ansible_collections.propie.rollback.plugins.module_utils.common import iso
 from ansible_collections.propie.rollback.plugins.module_utils.common import once_client
 from ansible_collections.propie.rollback.plugins.module_utils.common import retrying_waiter
+from ansible_collections.propie.rollback.plugins.module_utils.common import wait_options
 
 if typing.TYPE_CHECKING:
     from typing import Any
@@ -43,6 +44,8 @@ if typing.TYPE_CHECKING:
     from typing import Optional
 
 MASK = "********"
+# The Lambda update wait of the modules that swap (documented by doc fragment propie.rollback.lambda_update_wait).
+LAMBDA_WAIT_ARGS = wait_options(300, 2, with_wait=False)
 # The fields each target type needs.
 REQUIRED = {
     "amplify_branch_env": ("app_id", "branch_name", "variable"),

@@ -55,16 +55,12 @@ options:
     type: str
     choices: [present, absent]
     default: present
-extends_documentation_fragment:
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
+extends_documentation_fragment: [propie.rollback.attributes,
+  amazon.aws.common.modules, amazon.aws.region.modules, amazon.aws.boto3]
 attributes:
   check_mode:
-    support: full
     description: Reads the queue and the subscriptions and reports what it would create or change, writing nothing.
   diff_mode:
-    support: full
     description: The queue's managed attributes and the subscriptions, before and after.
 notes:
   - The topics must be in the module's region. Encrypted topics or queues with customer KMS keys

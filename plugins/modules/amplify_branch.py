@@ -42,20 +42,14 @@ options:
     default: false
 attributes:
   check_mode:
-    support: full
     description:
       - Predicts the change without calling C(UpdateBranch).
   diff_mode:
-    support: full
     description:
       - Shows variable names before and after, with masked values (changed values are
         marked as changed).
-extends_documentation_fragment:
-  - propie.rollback.amplify
-  - propie.rollback.amplify.report_rollback_id
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
+extends_documentation_fragment: [propie.rollback.attributes, propie.rollback.amplify, propie.rollback.amplify.report_rollback_id,
+  amazon.aws.common.modules, amazon.aws.region.modules, amazon.aws.boto3]
 """
 
 EXAMPLES = r"""
@@ -114,6 +108,7 @@ except ImportError:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import amplify_client
+from ansible_collections.propie.rollback.plugins.module_utils.amplify import change_result
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import require_branch
 from ansible_collections.propie.rollback.plugins.module_utils.common import validate_rollback_id
 
@@ -155,21 +150,9 @@ def do(module) -> None:
     updated = sorted(k for k in after if k in before and before[k] != after[k])
     removed = sorted(k for k in before if k not in after)
     changed = bool(added or updated or removed)
-    result = dict(
-        changed=changed,
-        environment_variables=masked(after),
-        added=added,
-        updated=updated,
-        removed=removed,
-        rebuild_required=changed,
-    )
-    if params["rollback_id"]:
-        result["rollback_id"] = params["rollback_id"]
-    if module._diff:
-        result["diff"] = dict(
-            before=dict(environment_variables=masked(before)),
-            after=dict(environment_variables=masked(after, set(updated))),
-        )
+    diff = dict(environment_variables=masked(before)), dict(environment_variables=masked(after, set(updated)))
+    result = change_result(module, *diff, changed=changed, environment_variables=masked(after),
+                           added=added, updated=updated, removed=removed, rebuild_required=changed)
     if changed and not module.check_mode:
         update_branch(module, client, app_id, branch_name, after)
     if changed:

@@ -46,12 +46,8 @@ options:
         and listing the apps of the region or the branches of the app.
     type: bool
     default: false
-extends_documentation_fragment:
-  - propie.rollback.amplify
-  - propie.rollback.read_only
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
+extends_documentation_fragment: [propie.rollback.amplify, propie.rollback.attributes.read_only,
+  amazon.aws.common.modules, amazon.aws.region.modules, amazon.aws.boto3]
 """
 
 EXAMPLES = r"""

@@ -112,28 +112,22 @@ options:
     type: int
     default: 1800
   wait_delay:
-    description:
-      - Seconds between polls of the job status.
+    description: Seconds between polls of the job status.
     type: int
     default: 15
 attributes:
   check_mode:
-    support: full
     description:
       - Reports which job would be rebuilt and how, without starting anything (and
         without waiting for a running job).
   diff_mode:
-    support: full
     description:
       - V(last_known_good) - before is the branch's newest job, after the job that would
         serve the branch.
       - V(serving) - the serving build, when the settings it was built with date from, and
         when the branch's settings last changed; before and after the rebuild.
-extends_documentation_fragment:
-  - propie.rollback.amplify
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
+extends_documentation_fragment: [propie.rollback.attributes, propie.rollback.amplify,
+  amazon.aws.common.modules, amazon.aws.region.modules, amazon.aws.boto3]
 """
 
 EXAMPLES = r"""
@@ -234,7 +228,7 @@ from_job:
       type: str
       returned: always
     commit_id:
-      description: Commit id.
+      description: The commit the job built (what a redeploy of it serves).
       type: str
       returned: always
     source_url:
@@ -306,6 +300,7 @@ from ansible_collections.propie.rollback.plugins.module_utils.common import once
 from ansible_collections.propie.rollback.plugins.module_utils.common import new_rollback_id
 from ansible_collections.propie.rollback.plugins.module_utils.common import validate_rollback_id
 from ansible_collections.propie.rollback.plugins.module_utils.common import wait_for
+from ansible_collections.propie.rollback.plugins.module_utils.common import wait_options
 
 if typing.TYPE_CHECKING:
     from typing import Any
@@ -603,9 +598,7 @@ def main() -> None:
         target=dict(type="str", default="last_known_good", choices=list(TARGETS)),
         job_id=dict(type="str"),
         rollback_id=dict(type="str"),
-        wait=dict(type="bool", default=True),
-        wait_timeout=dict(type="int", default=1800),
-        wait_delay=dict(type="int", default=15),
+        **wait_options(1800, 15),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     do(module)

@@ -62,20 +62,13 @@ options:
     default: 10
 attributes:
   check_mode:
-    support: full
     description:
       - Predicts the mapping without calling C(UpdateDomainAssociation) and without waiting.
   diff_mode:
-    support: full
     description:
       - Shows the sub-domain to branch mapping before and after.
-extends_documentation_fragment:
-  - propie.rollback.amplify
-  - propie.rollback.amplify.domain
-  - propie.rollback.amplify.report_rollback_id
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
+extends_documentation_fragment: [propie.rollback.attributes, propie.rollback.amplify, propie.rollback.amplify.domain,
+  propie.rollback.amplify.report_rollback_id, amazon.aws.common.modules, amazon.aws.region.modules, amazon.aws.boto3]
 """
 
 EXAMPLES = r"""
@@ -182,6 +175,7 @@ from ansible_collections.propie.rollback.plugins.module_utils.amplify import DOM
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import DOMAIN_READY
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import DOMAIN_UPDATABLE
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import amplify_client
+from ansible_collections.propie.rollback.plugins.module_utils.amplify import change_result
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import fqdn
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import get_app
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import seconds_since
@@ -190,6 +184,7 @@ from ansible_collections.propie.rollback.plugins.module_utils.amplify import get
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import sub_domain_mapping
 from ansible_collections.propie.rollback.plugins.module_utils.amplify import wait_domain_settled
 from ansible_collections.propie.rollback.plugins.module_utils.common import validate_rollback_id
+from ansible_collections.propie.rollback.plugins.module_utils.common import wait_options
 
 if typing.TYPE_CHECKING:
     from typing import Any
@@ -262,20 +257,15 @@ def do(module) -> None:
     wanted = requested_mapping(module)
     client = amplify_client(module)
 
+    def settled(when: str, accept_failed: bool = False):
+        what = "domain %s to become AVAILABLE %s" % (domain_name, when)
+        return wait_domain_settled(module, client, app_id, domain_name, timeout, delay, what, accept_failed=accept_failed)
+
     domain = get_domain(module, client, app_id, domain_name)
     progress = dict(before=[], after=[])
     timings = dict(wait_before_seconds=0.0, wait_after_seconds=0.0)
     if domain.get("domainStatus") not in DOMAIN_UPDATABLE and not module.check_mode:
-        domain, progress["before"] = wait_domain_settled(
-            module,
-            client,
-            app_id,
-            domain_name,
-            timeout,
-            delay,
-            "domain %s to become AVAILABLE before the update (nothing was changed)" % domain_name,
-            accept_failed=True,
-        )
+        domain, progress["before"] = settled("before the update (nothing was changed)", accept_failed=True)
         timings["wait_before_seconds"] = seconds_since(started)
     if domain.get("domainStatus") != DOMAIN_READY and module.check_mode:
         module.warn(
@@ -287,30 +277,14 @@ def do(module) -> None:
     changed_prefixes = sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
     check_branches(module, client, app_id, [after[p] for p in changed_prefixes if p in after])
 
-    result = dict(
-        changed=bool(changed_prefixes),
-        domain_name=domain_name,
-        before=before,
-        changed_prefixes=changed_prefixes,
-        progress=progress,
-    )
-    if params["rollback_id"]:
-        result["rollback_id"] = params["rollback_id"]
-    if module._diff:
-        result["diff"] = dict(before=diff_view(before, domain_name), after=diff_view(after, domain_name))
+    result = change_result(module, diff_view(before, domain_name), diff_view(after, domain_name),
+                           changed=bool(changed_prefixes), domain_name=domain_name, before=before,
+                           changed_prefixes=changed_prefixes, progress=progress)
 
     if changed_prefixes and not module.check_mode:
         update_domain(module, client, app_id, domain_name, after)
         wait_after = time.monotonic()
-        domain, progress["after"] = wait_domain_settled(
-            module,
-            client,
-            app_id,
-            domain_name,
-            timeout,
-            delay,
-            "domain %s to become AVAILABLE after the update (the update was accepted)" % domain_name,
-        )
+        domain, progress["after"] = settled("after the update (the update was accepted)")
         timings["wait_after_seconds"] = seconds_since(wait_after)
         seen = sub_domain_mapping(domain)
         wrong = sorted(p for p in after if seen.get(p) != after[p])
@@ -360,8 +334,7 @@ def main() -> None:
         ),
         purge_sub_domains=dict(type="bool", default=False),
         rollback_id=dict(type="str"),
-        wait_timeout=dict(type="int", default=900),
-        wait_delay=dict(type="int", default=10),
+        **wait_options(900, 10, with_wait=False),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     do(module)

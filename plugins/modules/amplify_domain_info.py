@@ -37,13 +37,8 @@ options:
     elements: str
     default: []
     version_added: 0.2.0
-extends_documentation_fragment:
-  - propie.rollback.amplify
-  - propie.rollback.amplify.domain
-  - propie.rollback.read_only
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
+extends_documentation_fragment: [propie.rollback.amplify, propie.rollback.amplify.domain, propie.rollback.attributes.read_only,
+  amazon.aws.common.modules, amazon.aws.region.modules, amazon.aws.boto3]
 """
 
 EXAMPLES = r"""

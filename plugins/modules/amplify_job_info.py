@@ -29,12 +29,8 @@ options:
       - At most this many jobs in RV(jobs). V(0) lists them all.
     type: int
     default: 50
-extends_documentation_fragment:
-  - propie.rollback.amplify
-  - propie.rollback.read_only
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
+extends_documentation_fragment: [propie.rollback.amplify, propie.rollback.attributes.read_only,
+  amazon.aws.common.modules, amazon.aws.region.modules, amazon.aws.boto3]
 """
 
 EXAMPLES = r"""

@@ -63,25 +63,13 @@ options:
         description: Hide the values in results and diffs. Default is V(true) for SSM
           C(SecureString) parameters and V(false) otherwise.
         type: bool
-  wait_timeout:
-    description: Seconds to wait for a Lambda function's configuration update to finish.
-    type: int
-    default: 300
-  wait_delay:
-    description: Seconds between two reads while waiting.
-    type: int
-    default: 2
 attributes:
   check_mode:
-    support: full
     description: Reads every target and reports what would change, without writing.
   diff_mode:
-    support: full
     description: Returns each target's value before and after (masked where secret).
-extends_documentation_fragment:
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
+extends_documentation_fragment: [propie.rollback.attributes, propie.rollback.lambda_update_wait,
+  amazon.aws.common.modules, amazon.aws.region.modules, amazon.aws.boto3]
 """
 
 EXAMPLES = r"""
@@ -150,6 +138,7 @@ targets:
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.propie.rollback.plugins.module_utils.common import aws_retry
+from ansible_collections.propie.rollback.plugins.module_utils.swap import LAMBDA_WAIT_ARGS
 from ansible_collections.propie.rollback.plugins.module_utils.swap import Targets
 from ansible_collections.propie.rollback.plugins.module_utils.swap import check_value_spec
 from ansible_collections.propie.rollback.plugins.module_utils.swap import report
@@ -193,8 +182,7 @@ def main() -> None:
                 mask=dict(type="bool"),
             ),
         ),
-        wait_timeout=dict(type="int", default=300),
-        wait_delay=dict(type="int", default=2),
+        **LAMBDA_WAIT_ARGS,
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     do(module)

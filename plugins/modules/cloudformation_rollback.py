@@ -8,8 +8,8 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: cloudformation_rollback
-short_description: Recover a CloudFormation stack with the one action its status allows
 version_added: 1.0.0
+short_description: Recover a CloudFormation stack with the one action its status allows
 description:
   - Reads the stack's status and takes the one recovery action that fits it.
   - V(CREATE_FAILED) or V(UPDATE_FAILED) - C(RollbackStack).
@@ -94,16 +94,12 @@ options:
       - Seconds between two status reads while waiting.
     type: int
     default: 10
-extends_documentation_fragment:
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
+extends_documentation_fragment: [propie.rollback.attributes,
+  amazon.aws.common.modules, amazon.aws.region.modules, amazon.aws.boto3]
 attributes:
   check_mode:
-    support: full
     description: Names the action it would take and predicts the final status without any mutating call.
   diff_mode:
-    support: full
     description: Shows the status change and, for V(template), the template and parameter changes.
 notes:
   - botocore's CloudFormation waiters do not fit every action (V(StackRollbackComplete) does not
@@ -272,6 +268,7 @@ from ansible_collections.propie.rollback.plugins.module_utils.common import new_
 from ansible_collections.propie.rollback.plugins.module_utils.common import paginate
 from ansible_collections.propie.rollback.plugins.module_utils.common import validate_rollback_id
 from ansible_collections.propie.rollback.plugins.module_utils.common import wait_for
+from ansible_collections.propie.rollback.plugins.module_utils.common import wait_options
 
 if typing.TYPE_CHECKING:
     from typing import Any
@@ -707,9 +704,7 @@ def main() -> None:
         resources_to_skip=dict(type="list", elements="str", default=[]),
         role_arn=dict(type="str"),
         rollback_id=dict(type="str"),
-        wait=dict(type="bool", default=True),
-        wait_timeout=dict(type="int", default=1800),
-        wait_delay=dict(type="int", default=10),
+        **wait_options(1800, 10),
     )
     module = AnsibleAWSModule(
         argument_spec=argument_spec,

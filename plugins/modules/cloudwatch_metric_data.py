@@ -67,15 +67,11 @@ options:
         choices: [1, 60]
 attributes:
   check_mode:
-    support: full
     description: Checks the data points and returns what would be sent; sends nothing.
   diff_mode:
-    support: full
     description: Nothing before, the data points after.
-extends_documentation_fragment:
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
+extends_documentation_fragment: [propie.rollback.attributes,
+  amazon.aws.common.modules, amazon.aws.region.modules, amazon.aws.boto3]
 """
 
 EXAMPLES = r"""

@@ -40,12 +40,11 @@ options:
     description: The directory to write the files into; created with mode C(0750) when missing.
     type: path
     required: true
+extends_documentation_fragment: [propie.rollback.attributes]
 attributes:
   check_mode:
-    support: full
     description: Reports what would be written and writes nothing.
   diff_mode:
-    support: full
     description: The JSON report before (the existing file, or nothing) and after.
 """
 
@@ -63,23 +62,14 @@ EXAMPLES = r"""
 
 RETURN = r"""
 paths:
-  description: The files (written, or that would be written in check mode).
+  description:
+    - Where the drill report is (or, in check mode, would be) written - C(json) (the report),
+      C(markdown) (the summary) and C(html) (the page with the timeline chart).
   returned: always
   type: dict
-  contains:
-    json:
-      description: The JSON report.
-      type: str
-      returned: always
-      sample: /var/lib/propie/drills/staging/dr-20261130T030000Z-9f2c1a.json
-    markdown:
-      description: The Markdown report.
-      type: str
-      returned: always
-    html:
-      description: The HTML page with the timeline chart.
-      type: str
-      returned: always
+  sample: {"json": "/var/lib/propie/drills/staging/dr-20261130T030000Z-9f2c1a.json",
+           "markdown": "/var/lib/propie/drills/staging/dr-20261130T030000Z-9f2c1a.md",
+           "html": "/var/lib/propie/drills/staging/dr-20261130T030000Z-9f2c1a.html"}
 files_changed:
   description: The files that were (or in check mode would be) written or had their mode fixed.
   returned: always

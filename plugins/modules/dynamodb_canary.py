@@ -54,15 +54,11 @@ options:
     default: 86400
 attributes:
   check_mode:
-    support: full
     description: Reads the table, the item and the window; reports what would be written or deleted and writes nothing.
   diff_mode:
-    support: full
     description: The canary item before and after.
-extends_documentation_fragment:
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
+extends_documentation_fragment: [propie.rollback.attributes,
+  amazon.aws.common.modules, amazon.aws.region.modules, amazon.aws.boto3]
 """
 
 EXAMPLES = r"""
@@ -90,11 +86,11 @@ EXAMPLES = r"""
 
 RETURN = r"""
 table:
-  description: The table.
+  description: The table the canary item is in (O(table)).
   returned: always
   type: str
 drill_id:
-  description: The drill.
+  description: The drill the canary belongs to (O(drill_id)).
   returned: always
   type: str
 key:

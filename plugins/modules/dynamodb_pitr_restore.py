@@ -143,12 +143,10 @@ options:
     default: 15
 attributes:
   check_mode:
-    support: full
     description:
       - Reads the source and target and reports what would be restored and re-applied, without
         any call that changes anything.
   diff_mode:
-    support: full
     description:
       - Returns the recovery table's state and settings before and after.
 notes:
@@ -156,10 +154,8 @@ notes:
     alarms other than the target-tracking alarms Application Auto Scaling creates, identity-based
     IAM policies that name the source table, Kinesis streaming destinations and Contributor
     Insights. RV(not_reapplied) lists them as a reminder.
-extends_documentation_fragment:
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
+extends_documentation_fragment: [propie.rollback.attributes,
+  amazon.aws.common.modules, amazon.aws.region.modules, amazon.aws.boto3]
 """
 
 EXAMPLES = r"""
@@ -329,6 +325,7 @@ from ansible_collections.propie.rollback.plugins.module_utils.common import once
 from ansible_collections.propie.rollback.plugins.module_utils.common import paginate
 from ansible_collections.propie.rollback.plugins.module_utils.common import validate_rollback_id
 from ansible_collections.propie.rollback.plugins.module_utils.common import wait_for
+from ansible_collections.propie.rollback.plugins.module_utils.common import wait_options
 from ansible_collections.propie.rollback.plugins.module_utils.dynamodb import table_name_problem
 
 if typing.TYPE_CHECKING:
@@ -1026,9 +1023,7 @@ def main() -> None:
         local_secondary_index_override=dict(type="list", elements="dict"),
         reapply=dict(type="list", elements="str", choices=SETTINGS, default=SETTINGS),
         tags=dict(type="dict", default={}),
-        wait=dict(type="bool", default=True),
-        wait_timeout=dict(type="int", default=7200),
-        wait_delay=dict(type="int", default=15),
+        **wait_options(7200, 15),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     do(module)

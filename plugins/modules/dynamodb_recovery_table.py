@@ -52,15 +52,11 @@ options:
     default: 5
 attributes:
   check_mode:
-    support: full
     description: Reads the table and reports whether it would be deleted; changes nothing.
   diff_mode:
-    support: full
     description: The table (name, status, rollback id) before, and none after.
-extends_documentation_fragment:
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
+extends_documentation_fragment: [propie.rollback.attributes,
+  amazon.aws.common.modules, amazon.aws.region.modules, amazon.aws.boto3]
 """
 
 EXAMPLES = r"""
@@ -114,6 +110,7 @@ from ansible_collections.propie.rollback.plugins.module_utils import dynamodb as
 from ansible_collections.propie.rollback.plugins.module_utils.common import WaitTimeout
 from ansible_collections.propie.rollback.plugins.module_utils.common import validate_rollback_id
 from ansible_collections.propie.rollback.plugins.module_utils.common import wait_for
+from ansible_collections.propie.rollback.plugins.module_utils.common import wait_options
 
 if typing.TYPE_CHECKING:
     from typing import Any
@@ -215,9 +212,7 @@ def main() -> None:
         rollback_id=dict(type="str", required=True),
         source_table=dict(type="str"),
         state=dict(type="str", choices=["absent"], default="absent"),
-        wait=dict(type="bool", default=True),
-        wait_timeout=dict(type="int", default=7200),
-        wait_delay=dict(type="int", default=5),
+        **wait_options(7200, 5),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     do(module)

@@ -76,27 +76,15 @@ options:
     type: list
     elements: dict
     default: []
-  wait_timeout:
-    description: Seconds to wait for a Lambda function's configuration update.
-    type: int
-    default: 300
-  wait_delay:
-    description: Seconds between two reads while waiting.
-    type: int
-    default: 2
 attributes:
   check_mode:
-    support: full
     description: Reads every target and the record and reports what would change; writes neither.
   diff_mode:
-    support: full
     description: Each target's value before and after (masked where secret).
 seealso:
   - module: propie.rollback.dynamodb_table_swap_info
-extends_documentation_fragment:
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
+extends_documentation_fragment: [propie.rollback.attributes, propie.rollback.lambda_update_wait,
+  amazon.aws.common.modules, amazon.aws.region.modules, amazon.aws.boto3]
 """
 
 EXAMPLES = r"""
@@ -159,18 +147,18 @@ targets:
     type:
       description: The target type.
       type: str
-    changed:
-      description: Whether this target changed (or would, in check mode).
-      type: bool
-    masked:
-      description: Whether the values are masked.
-      type: bool
     before:
-      description: The value before (masked when secret).
+      description: The table name the target held before this run (masked when secret).
       type: str
     after:
-      description: The value after (masked when secret).
+      description: The table name it holds after - the recovery table, or the recorded one on a swap back (masked when secret).
       type: str
+    changed:
+      description: Whether this run set the target (or would, in check mode); V(false) when it already held RV(targets[].after).
+      type: bool
+    masked:
+      description: Whether RV(targets[].before) and RV(targets[].after) are masked.
+      type: bool
 amplify_branches:
   description: The Amplify branches among the targets, and whether their variables changed in this run.
   returned: always
@@ -323,8 +311,7 @@ def main() -> None:
         swap_back_command=dict(type="str"),
         swap_back=dict(type="path"),
         env_tables=dict(type="list", elements="dict", default=[]),
-        wait_timeout=dict(type="int", default=300),
-        wait_delay=dict(type="int", default=2),
+        **sw.LAMBDA_WAIT_ARGS,
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     do(module)

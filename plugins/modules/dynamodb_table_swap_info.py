@@ -46,11 +46,8 @@ options:
     default: []
 seealso:
   - module: propie.rollback.dynamodb_table_swap
-extends_documentation_fragment:
-  - propie.rollback.read_only
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
+extends_documentation_fragment: [propie.rollback.attributes.read_only,
+  amazon.aws.common.modules, amazon.aws.region.modules, amazon.aws.boto3]
 """
 
 EXAMPLES = r"""

@@ -120,10 +120,7 @@ attributes:
   diff_mode:
     support: none
     description: The module changes nothing, so there is nothing to diff.
-extends_documentation_fragment:
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
+extends_documentation_fragment: [amazon.aws.common.modules, amazon.aws.region.modules, amazon.aws.boto3]
 """
 
 EXAMPLES = r"""

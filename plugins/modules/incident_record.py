@@ -145,12 +145,10 @@ options:
     default: incidents
 attributes:
   check_mode:
-    support: full
     description:
       - Reports what would be written or uploaded (reading the existing files and objects) and
         writes and uploads nothing.
   diff_mode:
-    support: full
     description:
       - The JSON record before (the existing file, or nothing) and after.
 notes:
@@ -158,10 +156,8 @@ notes:
   - The record as given is still visible in the task's C(invocation) at high verbosity, except the
     masked values of 6 characters or more, which are removed from the whole result (shorter ones
     would mask ordinary text too; they are masked in the record and the files all the same).
-extends_documentation_fragment:
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
+extends_documentation_fragment: [propie.rollback.attributes,
+  amazon.aws.common.modules, amazon.aws.region.modules, amazon.aws.boto3]
 """
 
 EXAMPLES = r"""
@@ -199,7 +195,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 paths:
-  description: The files (written, or that would be written in check mode).
+  description: Where the incident record is (or, in check mode, would be) written, by format.
   returned: always
   type: dict
   contains:

@@ -104,12 +104,10 @@ options:
     type: path
 attributes:
   check_mode:
-    support: full
     description:
       - Reads the item (a consistent read) and predicts the outcome, including a failure for
         a held lock, without writing anything or creating the table.
   diff_mode:
-    support: full
     description:
       - The lock item before and after.
 notes:
@@ -119,10 +117,8 @@ notes:
     connection options as the module, so credentials that expire during the run stop it.
 seealso:
   - module: propie.rollback.rollback_lock_info
-extends_documentation_fragment:
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
+extends_documentation_fragment: [propie.rollback.attributes,
+  amazon.aws.common.modules, amazon.aws.region.modules, amazon.aws.boto3]
 """
 
 EXAMPLES = r"""

@@ -33,11 +33,8 @@ options:
     default: propie-rollback-locks
 seealso:
   - module: propie.rollback.rollback_lock
-extends_documentation_fragment:
-  - propie.rollback.read_only
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
+extends_documentation_fragment: [propie.rollback.attributes.read_only,
+  amazon.aws.common.modules, amazon.aws.region.modules, amazon.aws.boto3]
 """
 
 EXAMPLES = r"""

@@ -133,11 +133,8 @@ options:
         When a table has one it wins over O(restore_point), so a re-run never moves the point.
     type: dict
     default: {}
-extends_documentation_fragment:
-  - propie.rollback.read_only
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
+extends_documentation_fragment: [propie.rollback.attributes.read_only,
+  amazon.aws.common.modules, amazon.aws.region.modules, amazon.aws.boto3]
 """
 
 EXAMPLES = r"""

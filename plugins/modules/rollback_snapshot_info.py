@@ -27,8 +27,7 @@ author:
   - PropIE platform team (@propie)
 options:
   env:
-    description:
-      - Name of the environment, recorded in the snapshot.
+    description: Name of the environment, recorded in the snapshot.
     type: str
     required: true
   stacks:
@@ -63,11 +62,8 @@ options:
         holding a successful job, or once this many jobs were read.
     type: int
     default: 200
-extends_documentation_fragment:
-  - propie.rollback.read_only
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
+extends_documentation_fragment: [propie.rollback.attributes.read_only,
+  amazon.aws.common.modules, amazon.aws.region.modules, amazon.aws.boto3]
 """
 
 EXAMPLES = r"""

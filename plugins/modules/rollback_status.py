@@ -57,11 +57,8 @@ options:
       - When the wait began (ISO 8601), for the elapsed time in RV(progress); empty means this call.
     type: str
     default: ""
-extends_documentation_fragment:
-  - propie.rollback.read_only
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
+extends_documentation_fragment: [propie.rollback.attributes.read_only,
+  amazon.aws.common.modules, amazon.aws.region.modules, amazon.aws.boto3]
 """
 
 EXAMPLES = r"""

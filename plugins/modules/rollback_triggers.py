@@ -55,10 +55,7 @@ options:
       - Seconds between evaluations when O(watch_seconds) is set.
     type: int
     default: 60
-extends_documentation_fragment:
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
+extends_documentation_fragment: [amazon.aws.common.modules, amazon.aws.region.modules, amazon.aws.boto3]
 attributes:
   check_mode:
     support: full

@@ -53,15 +53,11 @@ options:
     default: propie-rollback
 attributes:
   check_mode:
-    support: full
     description: Checks the inputs and the send record; reports whether it would send; sends nothing.
   diff_mode:
-    support: full
     description: The send record before and after (no message body).
-extends_documentation_fragment:
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
+extends_documentation_fragment: [propie.rollback.attributes,
+  amazon.aws.common.modules, amazon.aws.region.modules, amazon.aws.boto3]
 """
 
 EXAMPLES = r"""

@@ -46,16 +46,12 @@ options:
     description: Delete alarms with O(name_prefix) that match no trigger.
     type: bool
     default: true
-extends_documentation_fragment:
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
+extends_documentation_fragment: [propie.rollback.attributes,
+  amazon.aws.common.modules, amazon.aws.region.modules, amazon.aws.boto3]
 attributes:
   check_mode:
-    support: full
     description: Reports the alarms it would create, update or delete without writing.
   diff_mode:
-    support: full
     description: Shows each alarm's configuration before and after.
 """
 

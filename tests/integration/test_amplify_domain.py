@@ -79,7 +79,7 @@ def test_waits_for_an_updating_domain_before_updating(sandbox, run_task):
         # Settle only after two reads: whether or not the module reads the domain once before
         # its wait loop, its wait has then seen UPDATING at least once.
         while operations(sandbox, seq).count("GetDomainAssociation") < 2:
-            time.sleep(0.05)
+            time.sleep(0.05)  # a real poll of the request log: the module runs in the test's main thread
         sandbox.control("POST", "amplify/domain-status", {**hold, "status": "AVAILABLE"})
 
     releaser = threading.Thread(target=release, daemon=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from sandbox.client import SandboxClient
+from tests import emulated
 
 DOMAIN = "prop-ie-app.com"
 BLUE, GREEN = "production", "green"
@@ -75,14 +76,10 @@ def seed_jobs(sandbox: SandboxClient, app_id: str, branch: str,
 
 
 def wait_domain(sandbox: SandboxClient, app_id: str) -> None:
-    import time
-
+    """Wait for the domain to become AVAILABLE, an emulated second passing between reads."""
     amplify = sandbox.boto3_client("amplify")
-    deadline = time.monotonic() + 30
-    while amplify.get_domain_association(appId=app_id, domainName=DOMAIN)[
-            "domainAssociation"]["domainStatus"] != "AVAILABLE":
-        assert time.monotonic() < deadline, "domain never became AVAILABLE"
-        time.sleep(0.05)
+    emulated.wait(sandbox, lambda: amplify.get_domain_association(appId=app_id, domainName=DOMAIN)[
+        "domainAssociation"]["domainStatus"], lambda status: status == "AVAILABLE", f"domain {DOMAIN}")
 
 
 def mapping(sandbox: SandboxClient, app_id: str) -> dict[str, str]:

@@ -184,7 +184,7 @@ def test_role_waits_while_blue_is_in_its_deploy_step_then_moves_traffic(sandbox,
         while "GetJob" not in operations(sandbox, seq):
             if time.monotonic() > deadline:
                 return
-            time.sleep(0.05)
+            time.sleep(0.05)  # a real poll of the request log: the playbook runs in another process
         seen.set()
         sandbox.set_time_scale(0.000001)  # every emulated duration is over: the deploy SUCCEEDs
 

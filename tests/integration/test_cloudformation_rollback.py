@@ -8,10 +8,11 @@ re-run (unchanged). Bad input fails clearly without a mutating call.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
+
+from tests import emulated
 
 STACK = "prop-ie-sandbox-appsync-stack"
 OTHER = "prop-ie-other-stack"
@@ -48,20 +49,19 @@ def template(rev: str, name: str = STACK) -> str:
     return TEMPLATE.format(rev=rev, name=name)
 
 
-def wait_settled(cfn, name: str, timeout: float = 60) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        status = cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]
-        if not status.endswith("_IN_PROGRESS") or time.monotonic() > deadline:
-            return status
-        time.sleep(0.05)
+def stack_status(cfn, name: str) -> str:
+    return cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]
 
 
-def wait_status(cfn, name: str, wanted: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"] != wanted:
-        assert time.monotonic() < deadline, f"{name} never reached {wanted}"
-        time.sleep(0.05)
+def wait_settled(cfn, name: str) -> str:
+    """The stack's status once it leaves *_IN_PROGRESS (5 emulated s between reads; a phase lasts 20)."""
+    return emulated.wait(cfn, lambda: stack_status(cfn, name), lambda status: not status.endswith("_IN_PROGRESS"),
+                         f"stack {name}", step=5)[0]
+
+
+def wait_status(cfn, name: str, wanted: str) -> None:
+    emulated.wait(cfn, lambda: stack_status(cfn, name), lambda status: status == wanted,
+                  f"stack {name} to reach {wanted}", step=5)
 
 
 def create(cfn, name: str = STACK, rev: str = "r1", stage: str = "blue", settle: bool = True,

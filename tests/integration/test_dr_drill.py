@@ -191,7 +191,7 @@ def test_drill_fails_when_the_canary_is_gone_from_the_scratch_table_and_says_wha
     deadline = time.monotonic() + 300
     while not any(r["operation"] == "BatchGetItem" for r in sandbox.requests(seq)):
         assert drill.is_alive() and time.monotonic() < deadline, "the drill never read its canary"
-        time.sleep(0.05)
+        time.sleep(0.05)  # a real poll of the request log: the playbook runs in another process
     [scratch] = [t for t in _tables(sandbox) if "-dr-" in t]
     drill_id = scratch[len(incident.TABLE) + 1:]
     sandbox.boto3_client("dynamodb").delete_item(

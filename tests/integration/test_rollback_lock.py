@@ -49,7 +49,7 @@ def wait_until(predicate, what: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {what}"
-        time.sleep(0.05)
+        time.sleep(0.05)  # a real poll: the heartbeat is a detached process renewing on the wall clock
 
 
 def acquire(runner, incident_id: str, **args):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import time
 
 import pytest
 
 from sandbox.scenarios import propie_incident
+from tests import emulated
 
 STACK = propie_incident.STACK
 TABLE = propie_incident.TABLE
@@ -17,10 +17,9 @@ SNAPSHOT_TASK = "Capture the environment's state"
 
 
 def settle(cfn, name: str, wanted: str) -> None:
-    deadline = time.monotonic() + 30
-    while cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"] != wanted:
-        assert time.monotonic() < deadline, f"{name} never reached {wanted}"
-        time.sleep(0.05)
+    """Wait for the stack's status, 5 emulated seconds between reads (a phase lasts 20)."""
+    emulated.wait(cfn, lambda: cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"],
+                  lambda status: status == wanted, f"stack {name} to reach {wanted}", step=5)
 
 
 @pytest.fixture
@@ -125,7 +124,7 @@ def test_snapshot_captures_stacks_amplify_and_tables(sandbox, seeded, run_playbo
     assert table["exists"] is True and table["pitr_status"] == "ENABLED"
     latest_restorable = dt.datetime.fromisoformat(table["latest_restorable_time"])
     earliest = dt.datetime.fromisoformat(table["earliest_restorable_time"])
-    assert earliest < latest_restorable <= dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=5)
+    assert earliest < latest_restorable <= sandbox.now() + dt.timedelta(seconds=5)
 
     result = run.result("Record where the snapshot went")["ansible_facts"]["rollback_snapshot_result"]
     assert result["id"] == doc["snapshot_id"] and result["healthy"] is False
@@ -144,8 +143,7 @@ def test_snapshot_records_missing_resources_and_healthy_stacks(sandbox, run_play
     cfn = sandbox.boto3_client("cloudformation")
     cfn.create_stack(StackName=STACK, TemplateBody=json.dumps(propie_incident.STACK_TEMPLATE),
                      Parameters=[{"ParameterKey": "SchemaVersion", "ParameterValue": "41"}])
-    while cfn.describe_stacks(StackName=STACK)["Stacks"][0]["StackStatus"] != "CREATE_COMPLETE":
-        time.sleep(0.05)
+    settle(cfn, STACK, "CREATE_COMPLETE")
     run = run_playbook("playbooks/snapshot.yml",
                        extravars={"env": "sandbox", "rollback_snapshot_dir": str(tmp_path),
                                   "rollback_snapshot_stacks": [STACK, "prop-ie-missing-stack"]})

@@ -8,7 +8,6 @@ real seconds.
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 import boto3
@@ -16,6 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from sandbox.client import SandboxClient
+from tests import emulated
 
 PROP_IE_APP_ID = "d4cebxzd5u3ynb"
 REPO = "https://github.com/propie/prop-ie-aws-app"
@@ -59,20 +59,18 @@ def fast_jobs(sandbox: SandboxClient, scale: float = 0.01, pending: float = 2,
         "CANCELLING": cancelling}})
 
 
-def wait_job(amp: Any, app_id: str, branch: str, job_id: str, timeout: float = 10,
+def wait_job(amp: Any, app_id: str, branch: str, job_id: str,
              until: tuple[str, ...] = ("SUCCEED", "FAILED", "CANCELLED")) -> tuple[dict, list[str]]:
-    """Poll GetJob until the status is in `until`; return the job and the statuses seen."""
-    seen: list[str] = []
-    deadline = time.monotonic() + timeout
-    while True:
-        job = amp.get_job(appId=app_id, branchName=branch, jobId=job_id)["job"]
-        status = job["summary"]["status"]
-        if not seen or seen[-1] != status:
-            seen.append(status)
-        if status in until:
-            return job, seen
-        assert time.monotonic() < deadline, f"job {job_id} still {status}; seen {seen}"
-        time.sleep(0.01)
+    """Read GetJob until the status is in `until`, half an emulated second passing between
+    reads (the shortest status, PENDING, lasts 2): the job and the statuses seen."""
+    last: dict = {}
+
+    def status() -> str:
+        last["job"] = amp.get_job(appId=app_id, branchName=branch, jobId=job_id)["job"]
+        return last["job"]["summary"]["status"]
+
+    _status, seen = emulated.wait(amp, status, lambda current: current in until, f"job {job_id}", step=0.5)
+    return last["job"], seen
 
 
 def seed(sandbox: SandboxClient, app_id: str, branch: str, jobs: list[dict]) -> list[str]:
@@ -208,7 +206,7 @@ def test_job_status_is_derived_lazily_from_the_time_scale(sandbox, amp):
     assert amp.get_job(appId=app_id, branchName="production",
                        jobId="1")["job"]["summary"]["status"] == "PENDING"
     sandbox.set_time_scale(0.001)  # a scale change applies to what follows: done in 72 ms
-    job, _unused = wait_job(amp, app_id, "production", "1", timeout=3)
+    job, _unused = wait_job(amp, app_id, "production", "1")
     assert job["summary"]["status"] == "SUCCEED"
 
 
@@ -524,15 +522,11 @@ def domain_app(amp: Any) -> str:
     return repo_app(amp, branches=("production", "green"))
 
 
-def wait_domain(amp: Any, app_id: str, name: str, status: str = "AVAILABLE",
-                timeout: float = 5) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        domain = amp.get_domain_association(appId=app_id, domainName=name)["domainAssociation"]
-        if domain["domainStatus"] == status:
-            return domain
-        assert time.monotonic() < deadline, domain["domainStatus"]
-        time.sleep(0.01)
+def wait_domain(amp: Any, app_id: str, name: str, status: str = "AVAILABLE") -> dict:
+    """Read the domain until its status is `status`, an emulated second passing between reads."""
+    domain, _seen = emulated.wait(amp, lambda: amp.get_domain_association(appId=app_id, domainName=name)["domainAssociation"],
+                                  lambda current: current["domainStatus"] == status, f"domain {name}")
+    return domain
 
 
 def test_domain_is_created_then_available(sandbox, amp):

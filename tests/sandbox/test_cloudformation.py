@@ -9,13 +9,13 @@ pass through and end in, the restored template/parameters/outputs, and the stack
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
 from sandbox.client import SandboxClient
+from tests import emulated
 
 TEMPLATE = """
 AWSTemplateFormatVersion: '2010-09-09'
@@ -55,18 +55,11 @@ def status(cf: Any, name: str = STACK) -> str:
     return cf.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]
 
 
-def settle(cf: Any, name: str = STACK, timeout: float = 10.0) -> tuple[str, list[str]]:
-    """Poll DescribeStacks until the stack leaves *_IN_PROGRESS: (final, statuses seen)."""
-    seen: list[str] = []
-    deadline = time.monotonic() + timeout
-    while True:
-        current = status(cf, name)
-        if not seen or seen[-1] != current:
-            seen.append(current)
-        if not current.endswith("_IN_PROGRESS"):
-            return current, seen
-        assert time.monotonic() < deadline, f"{name} still {current} after {timeout} s: {seen}"
-        time.sleep(0.02)
+def settle(cf: Any, name: str = STACK) -> tuple[str, list[str]]:
+    """Read DescribeStacks until the stack leaves *_IN_PROGRESS, 5 emulated seconds passing
+    between reads (a status lasts 20): (final, statuses seen)."""
+    return emulated.wait(cf, lambda: status(cf, name), lambda current: not current.endswith("_IN_PROGRESS"),
+                         f"stack {name}", step=5)
 
 
 def outputs(cf: Any, name: str = STACK) -> dict[str, str]:

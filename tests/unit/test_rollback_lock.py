@@ -434,7 +434,7 @@ def test_pid_alive_sees_zombies_and_reused_pids():
         child.kill()
         deadline = time.monotonic() + 10
         while lk.pid_alive(child.pid) and time.monotonic() < deadline:  # dead but not reaped: a zombie
-            time.sleep(0.01)
+            time.sleep(0.01)  # a real poll of a real child process
         assert not lk.pid_alive(child.pid) and child.poll() is not None
     finally:
         child.kill()
@@ -458,7 +458,7 @@ def _wait_until(predicate, what, timeout=20.0):
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, "timed out waiting for " + what
-        time.sleep(0.02)
+        time.sleep(0.02)  # a real poll: the detached process is a real one
 
 
 def test_detached_process_closes_inherited_fds_and_runs_once(tmp_path):
@@ -469,7 +469,7 @@ def test_detached_process_closes_inherited_fds_and_runs_once(tmp_path):
     def prepare(log):
         def run(stop):
             while not release.exists() and not stop():
-                time.sleep(0.02)
+                time.sleep(0.02)  # the detached process waits for the test's file, in real time
             return "process gone"
         return run
 
@@ -506,7 +506,7 @@ def test_detached_process_reports_a_failed_start_and_stops_on_sigterm(tmp_path):
     def forever(log):
         def run(stop):
             while not stop():
-                time.sleep(0.02)
+                time.sleep(0.02)  # the detached process runs until SIGTERM, in real time
             return "stopped"
         return run
 

@@ -198,7 +198,7 @@ def test_a_throttled_poll_is_retried_by_the_lambda_wait(lambda_stub, monkeypatch
 
 def test_a_lambda_wait_throttled_to_the_end_names_the_throttling(lambda_stub, monkeypatch):
     clients, stubs = lambda_stub
-    monkeypatch.setattr("time.sleep", lambda seconds: None)
+    monkeypatch.setattr("time.sleep", lambda seconds: None)  # the waiter's delay: emulated here
     handler = sw.LambdaEnv(clients["lambda"], {"type": "lambda_env", "function_name": "api", "variable": "T"})
     for _attempt in range(3):  # wait_timeout 3 s at wait_delay 1 s: three polls
         _throttled(stubs["lambda"], "TooManyRequestsException")

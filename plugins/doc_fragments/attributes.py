@@ -6,8 +6,21 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    # The attributes of every module that only reads (the *_info modules, plan and status).
+    # propie.rollback.attributes - a module that changes something supports check mode and
+    # diff mode in full; each module adds its own description of what check mode reads and
+    # what its diff shows.
     DOCUMENTATION = r"""
+options: {}
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+"""
+
+    # propie.rollback.attributes.read_only - a module that only reads (the *_info modules,
+    # plan and status).
+    READ_ONLY = r"""
 options: {}
 attributes:
   check_mode:
