@@ -28,7 +28,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.propie.rollback.plugins.filter.environment import env_problem, known_envs
 from ansible_collections.propie.rollback.plugins.filter.run import COMPONENTS, rollback_request
-from ansible_collections.propie.rollback.plugins.module_utils.common import new_rollback_id
+from ansible_collections.propie.rollback.plugins.module_utils.rollback_id import new_rollback_id
 
 _COLLECTION = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")

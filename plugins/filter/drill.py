@@ -31,7 +31,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.propie.rollback.plugins.filter.environment import bool_input
 from ansible_collections.propie.rollback.plugins.module_utils import drill as dr
-from ansible_collections.propie.rollback.plugins.module_utils.common import new_rollback_id
+from ansible_collections.propie.rollback.plugins.module_utils.rollback_id import new_rollback_id
 
 # An env by this name is never rolled back for real by a drill, whatever the inventory says.
 ALWAYS_REFUSED = ("production",)

@@ -18,8 +18,8 @@ import datetime
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.propie.rollback.plugins.module_utils.common import ROLLBACK_ID_RE, new_rollback_id
-from ansible_collections.propie.rollback.plugins.module_utils.swap import merge_branches
+from ansible_collections.propie.rollback.plugins.module_utils.branches import merge_branches
+from ansible_collections.propie.rollback.plugins.module_utils.rollback_id import ROLLBACK_ID_RE, new_rollback_id
 
 # The runbook's order: traffic first (fastest relief), then the rest.
 COMPONENTS = ("traffic", "frontend", "infra", "data")

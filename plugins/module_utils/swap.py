@@ -29,6 +29,7 @@ except ImportError:
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.propie.rollback.plugins.module_utils import files
+from ansible_collections.propie.rollback.plugins.module_utils.branches import merge_branches
 from ansible_collections.propie.rollback.plugins.module_utils.common import ROLLBACK_ID_RE
 from ansible_collections.propie.rollback.plugins.module_utils.common import WaitTimeout
 from ansible_collections.propie.rollback.plugins.module_utils.common import call_once
@@ -322,19 +323,6 @@ def run(module: Any, work: Any, failed: str = "swapping the application's config
         result["diff"] = {"before": dict((r["id"], r["before"]) for r in result["targets"]),
                           "after": dict((r["id"], r["after"]) for r in result["targets"])}
     module.exit_json(**result)
-
-
-def merge_branches(entries: Any) -> List[Dict[str, Any]]:
-    """{app_id, branch_name, variables_changed} once per branch, in first-seen order; changed if any entry is."""
-    branches = {}  # type: Dict[Any, Dict[str, Any]]
-    for entry in entries:
-        key = (entry["app_id"], entry["branch_name"])
-        if key in branches:
-            branches[key]["variables_changed"] = branches[key]["variables_changed"] or entry["variables_changed"]
-        else:
-            branches[key] = {"app_id": entry["app_id"], "branch_name": entry["branch_name"],
-                             "variables_changed": bool(entry["variables_changed"])}
-    return list(branches.values())
 
 
 def amplify_branches(handlers: List[Any], changed_ids: List[str]) -> List[Dict[str, Any]]:
