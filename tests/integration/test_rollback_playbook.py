@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.scenarios import propie_incident as incident
+from tests.emulated import AdvanceWhenPolled
 from tests.integration.killed import kill_at
 from tests.integration.test_environments import _production_like
 
@@ -24,6 +25,7 @@ APP_ID = "d4cebxzd5u3ynb"
 DURATIONS = {"restore_seconds": 1200, "job": {"PENDING": 2, "PROVISIONING": 10, "RUNNING": 288},
              "phase_seconds": 60, "domain_update_seconds": 30}
 SCALE = 0.005  # real seconds per emulated second: the restore takes 6 s, the build 1.5 s
+LONG_RESTORE_SECONDS = 7200  # 36 s at SCALE: a restore that cannot end before its wait starts
 
 
 def _seed(sandbox, scale: float = SCALE) -> str:
@@ -72,9 +74,15 @@ def test_one_command_rolls_the_seeded_incident_back(sandbox, run_playbook, tmp_p
     lines = check.result("Show the plan")["msg"]
     assert any(line.startswith("traffic:") for line in lines) and any(line.startswith("data:") for line in lines)
 
+    # The restore lasts far longer (in real time) than the run's other steps take on any machine;
+    # once the wait has polled twice, its end comes through the sandbox's clock.
+    sandbox.control("POST", "dynamodb/config", {"restore_seconds": LONG_RESTORE_SECONDS})
     seq = sandbox.last_seq()
-    run = run_playbook(PLAYBOOK, extravars={"env": "sandbox", "restore_point": point})
+    with AdvanceWhenPolled(sandbox, after="ContinueUpdateRollback", operation="DescribeTable",
+                           seconds=LONG_RESTORE_SECONDS) as clock:
+        run = run_playbook(PLAYBOOK, extravars={"env": "sandbox", "restore_point": point})
     assert run.rc == 0, run.stdout
+    assert clock.advanced.is_set()
     incident_id = run.result("Check the request and fix the incident id")["ansible_facts"]["rollback_run"]["incident_id"]
     after = _estate(sandbox)
     recovery = f"{incident.TABLE}-pitr-{incident_id}"
