@@ -198,3 +198,42 @@ def test_snapshot_survives_throttling(sandbox, seeded, run_playbook, tmp_path):
     assert run.rc == 0, run.stdout
     assert len([r for r in sandbox.requests() if r["error_code"] == "ThrottlingException"]) == 6
     assert json.loads((tmp_path / "latest.json").read_text())["tables"][TABLE]["exists"] is True
+
+
+def test_module_writes_whole_files_and_moves_latest_check_mode_writes_nothing(sandbox, seeded, run_module, tmp_path):
+    """rollback_snapshot in-process: check mode and diff, the directory's and file's modes whatever
+    the umask, latest.json a relative link moved by a rename, earlier snapshots kept."""
+    directory = tmp_path / "a" / "snaps"
+    args = {"env": "sandbox", "path": str(directory), "stacks": [STACK], "dynamodb_tables": [TABLE]}
+    seq = sandbox.last_seq()
+    preview = run_module("rollback_snapshot", args, check=True, diff=True).result()
+    assert preview["changed"] is True and not (tmp_path / "a").exists()
+    assert preview["path"] == str(directory / (preview["snapshot"]["snapshot_id"] + ".json"))
+    assert preview["diff"] == {"before": {"latest": None}, "after": {"latest": preview["snapshot"]["snapshot_id"]}}
+
+    old_umask = os.umask(0o077)
+    try:
+        first = run_module("rollback_snapshot", args, diff=True).result()
+    finally:
+        os.umask(old_umask)
+    assert first["changed"] is True and first["latest"] == str(directory / "latest.json")
+    assert oct(directory.stat().st_mode & 0o777) == "0o750" and oct((tmp_path / "a").stat().st_mode & 0o777) == "0o750"
+    assert oct(os.stat(first["path"]).st_mode & 0o777) == "0o640"
+    assert json.loads(open(first["path"]).read()) == first["snapshot"]
+    assert first["snapshot"]["stacks"][STACK]["status"] == "UPDATE_ROLLBACK_FAILED"
+
+    second = run_module("rollback_snapshot", args, diff=True).result()
+    assert second["diff"]["before"]["latest"] == first["snapshot"]["snapshot_id"]
+    assert snapshot_files(directory) == sorted([os.path.basename(first["path"]), os.path.basename(second["path"])])
+    assert os.readlink(directory / "latest.json") == os.path.basename(second["path"])
+    assert sorted(p.name for p in directory.iterdir() if p.name.startswith(".")) == []  # no temporary left
+    assert sandbox.mutating_since(seq) == []  # read-only towards AWS
+
+
+def test_module_refuses_a_path_that_is_a_file_before_reading_aws(sandbox, run_module, tmp_path):
+    not_a_dir = tmp_path / "snaps"
+    not_a_dir.write_text("x")
+    seq = sandbox.last_seq()
+    res = run_module("rollback_snapshot", {"env": "sandbox", "path": str(not_a_dir), "stacks": [STACK]}).result()
+    assert res["failed"] and f"path {not_a_dir} is not a directory" in res["msg"]
+    assert sandbox.requests(seq) == [] and not_a_dir.read_text() == "x"
