@@ -11,6 +11,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 SANDBOX_PORT ?= 4566
 PYTEST_ARGS ?=
+PYTEST_WORKERS ?= $(shell echo $$(( 2 * $$(nproc) )))
 
 .PHONY: setup test pytest iam-check lint sanity demo sandbox bench build clean molecule
 
@@ -29,9 +30,10 @@ setup: $(BIN)/.installed $(COLLECTION_LINK)
 test: setup pytest iam-check lint sanity molecule
 
 pytest: setup
-	# Three workers on two cores: with two, about 30 % of the cores idle while tests wait on
-	# emulated AWS (docs/ci.md); the longest files are collected first (tests/conftest.py).
-	$(BIN)/pytest -n 3 --dist worksteal $(PYTEST_ARGS)
+	# Two workers per core: with one per core the cores idle about a third of the time while
+	# tests wait on emulated AWS, with 1.5 per core 12 % (docs/ci.md "Suite time"); the longest
+	# files are collected first (tests/conftest.py).
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 # Every AWS operation the integration tests saw the collection make is allowed by
 # docs/iam-policy.json (docs/iam.md); needs the request logs pytest writes to tests/output.
