@@ -26,6 +26,7 @@ And where moto differs from AWS on the tables themselves:
 Control routes (under /_sandbox/dynamodb/):
   GET|POST config   {"restore_seconds": s}  emulated CREATING time of new restores
   GET|POST backdate {"seconds": N}          record writes / PITR enabling N s in the past
+  GET|POST lag      {"seconds": N}          LatestRestorableDateTime N emulated s before now (300)
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ LATEST_RESTORABLE_LAG = 300.0  # "LatestRestorableDateTime is typically 5 minute
 DEFAULT_RECOVERY_DAYS = 35
 MAX_BACKDATE_SECONDS = DEFAULT_RECOVERY_DAYS * 86400
 MAX_RESTORE_SECONDS = 7 * 86400
+MAX_LAG_SECONDS = 86400
 MAX_CONCURRENT_RESTORES = 50
 TABLE_NAME = re.compile(r"[a-zA-Z0-9_.-]+")
 TABLE_NAME_MIN, TABLE_NAME_MAX = 3, 255
@@ -86,19 +88,21 @@ BUSY_CODES = {"DeleteTable": "ResourceInUseException", "UpdateTable": "ResourceI
 class Settings:
     restore_seconds: float = DEFAULT_RESTORE_SECONDS
     backdate_seconds: float = 0.0
+    restorable_lag_seconds: float = LATEST_RESTORABLE_LAG
     clock: Clock = field(default_factory=Clock)
 
     def reset(self) -> None:
         self.restore_seconds = DEFAULT_RESTORE_SECONDS
         self.backdate_seconds = 0.0
+        self.restorable_lag_seconds = LATEST_RESTORABLE_LAG
 
     def recorded_now(self) -> float:
         """Epoch seconds at which a write happening now is recorded (backdate applied)."""
         return self.clock.time() - self.backdate_seconds
 
     def to_json(self) -> dict[str, Any]:
-        return {"restore_seconds": self.restore_seconds,
-                "backdate_seconds": self.backdate_seconds, "time_scale": self.clock.scale}
+        return {"restore_seconds": self.restore_seconds, "backdate_seconds": self.backdate_seconds,
+                "restorable_lag_seconds": self.restorable_lag_seconds, "time_scale": self.clock.scale}
 
 
 SETTINGS = Settings()
@@ -424,7 +428,7 @@ def _window(table: Table) -> tuple[float, float]:
     now = SETTINGS.clock.time()
     days = table.__dict__.get("_sandbox_pitr_days", DEFAULT_RECOVERY_DAYS)
     earliest = math.floor(max(table._sandbox_pitr_since, now - days * 86400))
-    latest = now - SETTINGS.clock.real_seconds(LATEST_RESTORABLE_LAG)
+    latest = now - SETTINGS.clock.real_seconds(SETTINGS.restorable_lag_seconds)
     return earliest, max(earliest, latest)
 
 
@@ -749,6 +753,8 @@ CONTROL_ROUTES = {
                '{"restore_seconds": 1200} makes new restores CREATING for 20 emulated minutes'),
     "backdate": ("seconds", "backdate_seconds", MAX_BACKDATE_SECONDS,
                  '{"seconds": 3600} records writes an hour ago; {"seconds": 0} turns it off'),
+    "lag": ("seconds", "restorable_lag_seconds", MAX_LAG_SECONDS,
+            '{"seconds": 900} puts the latest restorable time 15 emulated minutes behind now'),
 }
 
 
@@ -774,7 +780,8 @@ def control(method: str, data: Any, query: dict[str, str]) -> tuple[int, Any]:
     raise BadControlRequest(
         f"unknown route {method} /_sandbox/dynamodb/{route}; known: GET /_sandbox/dynamodb, "
         "GET|POST /_sandbox/dynamodb/config {\"restore_seconds\": s}, "
-        "GET|POST /_sandbox/dynamodb/backdate {\"seconds\": N}")
+        "GET|POST /_sandbox/dynamodb/backdate {\"seconds\": N}, "
+        "GET|POST /_sandbox/dynamodb/lag {\"seconds\": N}")
 
 
 # ---------------------------------------------------------------------------

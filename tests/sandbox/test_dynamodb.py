@@ -440,12 +440,13 @@ def test_indexes_and_capacity_are_carried_with_overrides(sandbox: SandboxClient,
 
 
 def test_control_routes_validate_and_reset(sandbox: SandboxClient) -> None:
-    assert sandbox.control("GET", "dynamodb") == {
-        "restore_seconds": 60.0, "backdate_seconds": 0.0, "time_scale": 1.0}
+    settled = {"restore_seconds": 60.0, "backdate_seconds": 0.0, "restorable_lag_seconds": 300.0, "time_scale": 1.0}
+    assert sandbox.control("GET", "dynamodb") == settled
     for route, body in (("config", {"restore_seconds": -1}), ("config", {"restore_seconds": "1"}),
                         ("config", {"restore": 5}), ("backdate", {"seconds": True}),
                         ("backdate", {"seconds": -5}), ("backdate", {}),
-                        ("backdate", {"seconds": 10**9}), ("nope", {})):
+                        ("backdate", {"seconds": 10**9}), ("lag", {"seconds": -1}),
+                        ("lag", {"seconds": 10**6}), ("lag", {"lag": 5}), ("nope", {})):
         with pytest.raises(RuntimeError, match="400") as err:
             sandbox.control("POST", f"dynamodb/{route}", body)
         assert "error" in str(err.value)
@@ -453,9 +454,18 @@ def test_control_routes_validate_and_reset(sandbox: SandboxClient) -> None:
     assert state["backdate_seconds"] == 90
     assert sandbox.control("POST", "dynamodb/config", {"restore_seconds": 5})[
         "restore_seconds"] == 5
+    # The restorable window's lag: the latest restorable time that many emulated seconds back.
+    assert sandbox.control("POST", "dynamodb/lag", {"seconds": 900})["restorable_lag_seconds"] == 900
+    backdate(sandbox, 0)
+    ddb = sandbox.boto3_client("dynamodb")
+    create_table(ddb, "tbl")
+    enable_pitr(ddb, "tbl")
+    sandbox.advance(1000)
+    pitr = ddb.describe_continuous_backups(TableName="tbl")["ContinuousBackupsDescription"][
+        "PointInTimeRecoveryDescription"]
+    assert 900 <= (sandbox.now() - pitr["LatestRestorableDateTime"]).total_seconds() < 1000
     sandbox.reset()
-    assert sandbox.control("GET", "dynamodb") == {
-        "restore_seconds": 60.0, "backdate_seconds": 0.0, "time_scale": 1.0}
+    assert sandbox.control("GET", "dynamodb") == settled
 
 
 def test_recreated_table_and_reset_start_with_no_history(sandbox: SandboxClient,
