@@ -38,6 +38,8 @@ from ansible_collections.propie.rollback.plugins.module_utils.common import pars
 # AWS masks NoEcho parameter values with this in DescribeStacks.
 MASKED_VALUE = "****"
 SNAPSHOT_FORMAT = 1
+# A snapshot directory holds <snapshot id>.json files and this link to the newest (module_utils.snapshot writes them).
+SNAPSHOT_LATEST = "latest.json"
 # How a snapshot without a readable taken_at sorts: older than any.
 _NO_TIME = datetime.datetime.min.replace(tzinfo=datetime.timezone.utc)
 
@@ -524,7 +526,7 @@ def snapshot_files(directory):
     say +00:00 where newer ones say Z, and text order is wrong within one second across the two
     (and between 03:45:01Z and 03:45:01.5Z). A snapshot without a readable taken_at is oldest.
     """
-    paths = [p for p in glob.glob(os.path.join(directory, "*.json")) if os.path.basename(p) != "latest.json"]
+    paths = [p for p in glob.glob(os.path.join(directory, "*.json")) if os.path.basename(p) != SNAPSHOT_LATEST]
     dated = []
     for path in paths:
         try:

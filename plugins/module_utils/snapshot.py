@@ -31,8 +31,6 @@ if typing.TYPE_CHECKING:
     from typing import Dict
     from typing import Optional
 
-LATEST = "latest.json"
-
 # The options both snapshot modules take (their docs: doc fragment propie.rollback.snapshot).
 ARGUMENT_SPEC = dict(
     env=dict(type="str", required=True),
@@ -169,10 +167,16 @@ def render(document: Dict[str, Any]) -> bytes:
     return (json.dumps(document, indent=2, sort_keys=True, separators=(",", ": ")) + "\n").encode()
 
 
+def paths(directory: str, snapshot_id: str) -> Dict[str, str]:
+    """{path, latest}: where a snapshot of this id goes in the directory, and the link to the newest."""
+    return {"path": os.path.join(directory, snapshot_id + ".json"),
+            "latest": os.path.join(directory, cfn.SNAPSHOT_LATEST)}
+
+
 def latest_id(directory: str) -> Optional[str]:
     """The snapshot id latest.json points at, or None."""
     try:
-        target = os.readlink(os.path.join(directory, LATEST))
+        target = os.readlink(os.path.join(directory, cfn.SNAPSHOT_LATEST))
     except OSError:
         return None
     return target[:-len(".json")] if target.endswith(".json") else target
@@ -181,17 +185,15 @@ def latest_id(directory: str) -> Optional[str]:
 def write(directory: str, document: Dict[str, Any]) -> Dict[str, str]:
     """Write <snapshot id>.json (whole or not at all) and move latest.json to it (a relative
     link, so the directory can be copied or archived as a whole; replaced by a rename, so a
-    reader never finds it missing). Returns {path, latest}."""
+    reader never finds it missing). Returns paths(directory, snapshot id)."""
+    where = paths(directory, document["snapshot_id"])
     make_dirs(directory)
-    name = document["snapshot_id"] + ".json"
-    path = os.path.join(directory, name)
-    write_atomic(path, render(document))
-    latest = os.path.join(directory, LATEST)
-    temp = os.path.join(directory, ".%s.%d" % (LATEST, os.getpid()))
+    write_atomic(where["path"], render(document))
+    temp = os.path.join(directory, ".%s.%d" % (cfn.SNAPSHOT_LATEST, os.getpid()))
     try:
         os.unlink(temp)
     except FileNotFoundError:
         pass
-    os.symlink(name, temp)
-    os.replace(temp, latest)
-    return {"path": path, "latest": latest}
+    os.symlink(os.path.basename(where["path"]), temp)
+    os.replace(temp, where["latest"])
+    return where

@@ -87,11 +87,10 @@ def do(module) -> None:
         module.fail_json(msg="path %s is not a directory: give the environment's snapshot directory" % directory)
     before = snapshot.latest_id(directory)
     document = snapshot.capture(module)
-    where = {"path": os.path.join(directory, document["snapshot_id"] + ".json"),
-             "latest": os.path.join(directory, snapshot.LATEST)}
+    where = snapshot.paths(directory, document["snapshot_id"])
     if not module.check_mode:
         try:
-            where = snapshot.write(directory, document)
+            snapshot.write(directory, document)
         except OSError as err:
             module.fail_json(msg="could not write the snapshot to %s: %s; check the directory's owner and mode"
                              % (directory, err))

@@ -3,7 +3,7 @@
 ansible-core runs each task in a forked worker, and resolving any `propie.rollback.*` filter
 there loads every filter file of the collection. A filter that pulls in boto3 or botocore
 (through module_utils.common, swap, or amazon.aws) makes every templated task of every role
-pay for that import: about 0.25 s a task, measured in docs/measurements.md.
+pay for that import: 0.30-0.35 s a task instead of 0.12 s (docs/ci.md, "Suite time").
 """
 
 from __future__ import annotations
